@@ -1,0 +1,44 @@
+"""The `cardiolab` command, run as a user would (a subprocess)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cardiolab.data import save_nifti
+
+INFO_KEYS = {"n_frames", "n_slices", "shape", "spacing_mm", "frame_times_ms", "labelled_frames", "ed_frame", "es_frame"}
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "cardiolab", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_info_json_on_a_4d_nifti(tmp_path):
+    path = save_nifti(tmp_path / "cine.nii.gz", np.zeros((7, 3, 12, 10), np.float32), spacing=(8, 1.5, 1.5), frame_duration_ms=40)
+    result = run_cli("info", path, "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert INFO_KEYS <= set(info)
+    assert info["shape"] == [7, 3, 12, 10] and info["n_frames"] == 7 and info["spacing_mm"] == [8, 1.5, 1.5]
+    assert info["frame_times_ms"][1] == pytest.approx(40.0)
+
+
+def test_info_text_on_an_acdc_patient(acdc_training):
+    result = run_cli("info", acdc_training / "patient090")
+    assert result.returncode == 0, result.stderr
+    assert "(12, 7, 224, 154)" in result.stdout and "3 / 10" in result.stdout
+
+
+def test_info_json_on_an_acdc_patient(acdc_training):
+    info = json.loads(run_cli("info", acdc_training / "patient001", "--json").stdout)
+    assert info["labelled_frames"] == [0, 1] and info["n_slices"] == 10
+
+
+def test_unreadable_input_gives_one_clear_line_and_exit_code_2(tmp_path):
+    bad = tmp_path / "broken.nii.gz"
+    bad.write_bytes(b"\x1f\x8b garbage")
+    result = run_cli("info", bad)
+    assert result.returncode == 2
+    assert "broken.nii.gz" in result.stderr and "Traceback" not in result.stderr
