@@ -42,3 +42,25 @@ def test_unreadable_input_gives_one_clear_line_and_exit_code_2(tmp_path):
     result = run_cli("info", bad)
     assert result.returncode == 2
     assert "broken.nii.gz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_info_json_on_a_dicom_cine_folder(tmp_path):
+    from cardiolab.data import CineStudy
+    from cardiolab.data.dicom import save_dicom_series
+
+    image = np.random.default_rng(0).random((5, 4, 16, 12)).astype(np.float32) * 500
+    study = CineStudy(image=image, spacing=(8.0, 1.5, 1.5), frame_times_ms=np.arange(5) * 45.0)
+    save_dicom_series(study, tmp_path / "dicom")
+    info = json.loads(run_cli("info", tmp_path / "dicom", "--json").stdout)
+    assert info["shape"] == [5, 4, 16, 12]
+    assert info["spacing_mm"] == pytest.approx([8.0, 1.5, 1.5], abs=1e-3)
+    assert info["frame_times_ms"] == pytest.approx(list(np.arange(5) * 45.0), abs=0.5)
+
+
+def test_phantom_command_writes_an_image_its_labels_and_truth(tmp_path):
+    result = run_cli("phantom", tmp_path / "ph.nii.gz", "--seed", 2, "--ef", 40, "--frames", 10, "--slices", 6)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(run_cli("info", tmp_path / "ph.nii.gz", "--json").stdout)
+    assert info["n_frames"] == 10 and info["n_slices"] == 6 and len(info["labelled_frames"]) == 10
+    truth = json.loads((tmp_path / "ph_truth.json").read_text())
+    assert truth["lv_ef_pct"] == pytest.approx(40, abs=0.5)

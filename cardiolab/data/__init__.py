@@ -7,13 +7,7 @@ from cardiolab.data.errors import CineLoadError
 from cardiolab.data.study import CineStudy
 from cardiolab.data.loader import load_cine
 from cardiolab.data.nifti import save_nifti, save_study
-
-
-def pseudo_cine(study, n_frames=25, **options):
-    """Build a full cardiac cycle from an ED/ES pair (see `cardiolab.data.pseudo_cine`)."""
-    from cardiolab.data.pseudo_cine import pseudo_cine as build
-
-    return build(study, n_frames=n_frames, **options)
+from cardiolab.data.pseudo_cine import pseudo_cine
 
 
 __all__ = ["CineLoadError", "CineStudy", "load_cine", "save_nifti", "save_study", "pseudo_cine"]

@@ -121,6 +121,7 @@ def load_acdc_patient(folder) -> CineStudy:
         ed_frame, es_frame = 0, 1
         affine = ed_nifti.affine
         info["notes"].append(f"no 4D cine: a 2-frame study of ED (frame {ed1}) and ES (frame {es1}) of {n}")
+        info["notes"].append("frame duration not in the header: frame times assumed from a 1000 ms beat")
     if not np.isfinite(image).all():
         raise CineLoadError(folder, "image contains NaN or infinite voxels")
     return CineStudy(

@@ -28,6 +28,7 @@ class TrainConfig:
     batch_size: int = 2
     seed: int = 0                         # makes a CPU run repeatable (and resumable exactly)
     amp: bool = False                     # mixed precision (bfloat16 on CPU, float16 on CUDA)
+    channels_last: bool = False           # channels-last memory for 5D tensors: ~1.6x faster conv3d on CPUs
     grad_clip_norm: float | None = None   # clip the global gradient norm; None = off
     early_stopping_patience: int | None = None  # seed 002: stop when the val score stalls 20 epochs
     monitor: str = "val_loss"             # metric for early stopping / best checkpoint

@@ -82,14 +82,17 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def to_device(batch, device):
-    """Move every tensor of a (nested) batch to ``device``."""
+def to_device(batch, device, channels_last: bool = False):
+    """Move every tensor of a (nested) batch to ``device`` (5D float ones channels-last if asked)."""
     if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.ndim == 5 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last_3d)
+        return batch
     if isinstance(batch, dict):
-        return {key: to_device(value, device) for key, value in batch.items()}
+        return {key: to_device(value, device, channels_last) for key, value in batch.items()}
     if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(value, device) for value in batch)
+        return type(batch)(to_device(value, device, channels_last) for value in batch)
     return batch
 
 
@@ -179,6 +182,8 @@ def fit(model: torch.nn.Module, task, train_set: Dataset, config: TrainConfig, v
         out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
     optimizer = build_optimizer(config, model.parameters())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(config, epoch))
     history, start_epoch, best = [], 0, None
@@ -243,7 +248,7 @@ def _train_one_epoch(model, task, loader, optimizer, config, device, epoch, cont
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                disable=not (config.progress and context.is_main))
     for batch in bar:
-        batch = to_device(batch, device)
+        batch = to_device(batch, device, config.channels_last)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, config.amp):
             loss = task.loss(model, batch)

@@ -1,0 +1,350 @@
+"""DICOM cine reading and writing (cardiolab.data.dicom) and load_cine's dispatch to it.
+
+Every test writes its own series into tmp_path from a small synthetic study with an
+oblique orientation, so no data set is needed. Where the check could be fooled by the
+writer and the reader sharing a mistake, the expected values come from the raw DICOM
+elements read with pydicom and the geometry rules of the standard instead.
+"""
+import random
+import shutil
+import warnings
+import zipfile
+
+import numpy as np
+import pydicom
+import pytest
+
+from cardiolab.data import CineLoadError, CineStudy, load_cine
+from cardiolab.data.dicom import load_dicom, looks_like_dicom, save_dicom_series
+
+N_FRAMES, N_SLICES, N_ROWS, N_COLUMNS = 5, 4, 24, 20
+SPACING_ZYX = (8.0, 1.4, 1.25)
+FRAME_TIMES_MS = np.array([0.0, 42.0, 95.5, 140.0, 188.0])
+
+
+def rotation(axis, angle_deg) -> np.ndarray:
+    """Rodrigues' rotation matrix about a unit axis."""
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    angle = np.deg2rad(angle_deg)
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def make_study(seed=0, shape=(N_FRAMES, N_SLICES, N_ROWS, N_COLUMNS), spacing=SPACING_ZYX, frame_times=FRAME_TIMES_MS):
+    """Random images (every frame distinct, so any misplaced image shows) on an oblique grid."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(300.0, 80.0, shape).astype(np.float32)
+    affine = np.eye(4)
+    # A double-oblique short-axis plane, right-handed voxel axes.
+    affine[:3, :3] = rotation([0.3, -0.5, 0.8], 37.0) * np.array([spacing[2], spacing[1], spacing[0]])
+    affine[:3, 3] = [-31.5, 12.25, 47.0]
+    info = {"height_cm": 176.0, "weight_kg": 81.5, "heart_rate_bpm": 75.0, "patient": "secret-id"}
+    return CineStudy(image, spacing, frame_times_ms=frame_times[: shape[0]], affine=affine, info=info)
+
+
+def quantisation_bound(image) -> float:
+    """Half a uint16 step over the intensity range, plus float32 rounding."""
+    return 0.5 * (float(image.max()) - float(image.min())) / 65534 * 1.001 + 1e-4 * float(np.abs(image).max())
+
+
+def assert_same_study(loaded, original):
+    assert loaded.shape == original.shape
+    np.testing.assert_array_less(np.abs(loaded.image - original.image), quantisation_bound(original.image))
+    np.testing.assert_allclose(loaded.spacing, original.spacing, rtol=1e-9)
+    np.testing.assert_allclose(loaded.frame_times_ms, original.frame_times_ms, atol=1e-9)
+    np.testing.assert_allclose(loaded.affine, original.affine, atol=1e-8)
+
+
+@pytest.fixture
+def study():
+    return make_study()
+
+
+@pytest.fixture
+def series_folder(tmp_path, study):
+    folder = tmp_path / "series"
+    save_dicom_series(study, folder)
+    return folder
+
+
+def edit_files(files, change):
+    """Rewrite DICOM files after ``change(dataset)``."""
+    for path in files:
+        dataset = pydicom.dcmread(path)
+        change(dataset)
+        dataset.save_as(path)
+
+
+# --- reading ---------------------------------------------------------------------------
+def test_round_trip_classic_series(series_folder, study):
+    files = sorted(series_folder.iterdir())
+    assert len(files) == N_FRAMES * N_SLICES
+    loaded = load_dicom(series_folder)
+    assert_same_study(loaded, study)
+    assert loaded.info["format"] == "dicom"
+    assert loaded.info["series_description"] == "SA cine"
+    assert loaded.info["height_cm"] == pytest.approx(176.0)
+    assert loaded.info["weight_kg"] == pytest.approx(81.5)
+    assert loaded.info["heart_rate_bpm"] == pytest.approx(75.0)
+    assert "secret-id" not in repr(loaded.info)  # no patient identity travels
+
+
+def test_image_placement_follows_the_raw_dicom_elements(series_folder):
+    """Independent of the writer: sort the raw files by IPP . normal and TriggerTime, and
+    check every image and the affine against the standard's pixel-to-patient rule."""
+    loaded = load_dicom(series_folder)
+    datasets = [pydicom.dcmread(p) for p in series_folder.iterdir()]
+    iop = np.array(datasets[0].ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:])
+    positions = sorted({round(float(np.dot(np.array(d.ImagePositionPatient, float), normal)), 3) for d in datasets})
+    times = sorted({float(d.TriggerTime) for d in datasets})
+    flip = np.diag([-1.0, -1.0, 1.0])  # LPS -> RAS
+    for d in datasets:
+        ipp = np.array(d.ImagePositionPatient, float)
+        z = positions.index(round(float(ipp @ normal), 3))
+        t = times.index(float(d.TriggerTime))
+        expected = d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept)
+        np.testing.assert_allclose(loaded.image[t, z], expected, rtol=1e-6, atol=1e-3)
+        # [PS3.3 C.7.6.2.1.1] P(row r, column c) = IPP + c * dx * row_cosines + r * dy * column_cosines
+        dy, dx = (float(v) for v in d.PixelSpacing)
+        r, c = 7, 3
+        world_lps = ipp + c * dx * iop[:3] + r * dy * iop[3:]
+        world_ras = (loaded.affine @ np.array([c, r, z, 1.0]))[:3]
+        np.testing.assert_allclose(world_ras, flip @ world_lps, atol=1e-6)
+
+
+def test_shuffled_renamed_and_nested_files_load_in_order(tmp_path, series_folder, study):
+    files = sorted(series_folder.iterdir())
+    random.Random(3).shuffle(files)
+    messy = tmp_path / "messy"
+    for index, path in enumerate(files):
+        target = messy / f"sub{index % 3}" / f"x{random.Random(index).randrange(10**6):06d}_{index}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    assert_same_study(load_dicom(messy), study)
+    assert_same_study(load_dicom(files), study)  # a shuffled list of paths
+
+
+def test_slice_spacing_is_measured_not_slice_thickness(series_folder, study):
+    edit_files(series_folder.iterdir(), lambda d: setattr(d, "SliceThickness", "5.5"))
+    assert load_dicom(series_folder).spacing[0] == pytest.approx(SPACING_ZYX[0])
+
+
+def test_two_series_are_listed_and_series_uid_picks_one(tmp_path, study):
+    other = make_study(seed=1)
+    save_dicom_series(study, tmp_path, series_description="SA cine", series_uid="1.2.3.4.1")
+    save_dicom_series(other, tmp_path / "second", series_description="SA cine repeat", series_uid="1.2.3.4.2")
+    with pytest.raises(CineLoadError) as caught:
+        load_dicom(tmp_path)
+    message = str(caught.value)
+    for text in ("1.2.3.4.1", "1.2.3.4.2", "'SA cine'", "'SA cine repeat'", f"files={N_FRAMES * N_SLICES}", "series_uid"):
+        assert text in message
+    assert_same_study(load_dicom(tmp_path, series_uid="1.2.3.4.2"), other)
+    with pytest.raises(CineLoadError, match="no series with series_uid=9.9"):
+        load_dicom(tmp_path, series_uid="9.9")
+
+
+def test_cine_is_picked_over_a_localiser(tmp_path, study):
+    save_dicom_series(study, tmp_path / "cine")
+    localiser = make_study(seed=2, shape=(1, 1, N_ROWS, N_COLUMNS))
+    save_dicom_series(localiser, tmp_path / "loc", series_description="localizer")
+    loaded = load_dicom(tmp_path)
+    assert_same_study(loaded, study)
+    assert any("chosen out of 2 series" in note for note in loaded.info["notes"])
+
+
+def test_no_cine_among_several_series_is_reported(tmp_path):
+    for index, description in enumerate(("localizer", "4CH cine")):
+        save_dicom_series(make_study(seed=index, shape=(1, 1, 8, 8)), tmp_path / description, series_description=description)
+    with pytest.raises(CineLoadError, match=r"2 series found and none looks like a short-axis cine(.|\n)*'4CH cine' files=1"):
+        load_dicom(tmp_path)
+
+
+def test_short_axis_description_breaks_a_tie(tmp_path, study):
+    save_dicom_series(study, tmp_path / "a", series_description="cine_sax")
+    save_dicom_series(make_study(seed=4), tmp_path / "b", series_description="LVOT stack")
+    assert_same_study(load_dicom(tmp_path), study)
+
+
+def instance_file(folder, slice_index, frame_index):
+    return folder / f"IM_{slice_index * N_FRAMES + frame_index + 1:05d}.dcm"
+
+
+def test_missing_slice_is_reported(series_folder):
+    for t in range(N_FRAMES):
+        instance_file(series_folder, 1, t).unlink()
+    with pytest.raises(CineLoadError, match="slice seems to be missing") as caught:
+        load_dicom(series_folder)
+    assert f"{2 * SPACING_ZYX[0]:.2f} mm apart" in str(caught.value)
+    assert str(series_folder) in str(caught.value)
+
+
+def test_missing_phase_of_one_slice_is_reported(series_folder):
+    instance_file(series_folder, 2, 3).unlink()
+    with pytest.raises(CineLoadError, match=rf"slice 3 of {N_SLICES} .* has {N_FRAMES - 1} phases, expected {N_FRAMES}"):
+        load_dicom(series_folder)
+
+
+def test_missing_trigger_time_falls_back_to_instance_number(series_folder, study):
+    edit_files(series_folder.iterdir(), lambda d: delattr(d, "TriggerTime"))
+    with pytest.warns(UserWarning) as caught:
+        loaded = load_dicom(series_folder)
+    assert any("phases ordered by InstanceNumber" in str(w.message) for w in caught)
+    np.testing.assert_array_less(np.abs(loaded.image - study.image), quantisation_bound(study.image))
+    assert any("InstanceNumber" in note for note in loaded.info["notes"])
+    # HeartRate 75 bpm -> R-R 800 ms, frames spread evenly over it.
+    np.testing.assert_allclose(loaded.frame_times_ms, np.arange(N_FRAMES) * 800.0 / N_FRAMES)
+
+
+def test_missing_position_falls_back_to_slice_location(series_folder, study):
+    edit_files(series_folder.iterdir(), lambda d: delattr(d, "ImagePositionPatient"))
+    with pytest.warns(UserWarning, match="SliceLocation"):
+        loaded = load_dicom(series_folder)
+    np.testing.assert_array_less(np.abs(loaded.image - study.image), quantisation_bound(study.image))
+    assert loaded.spacing[0] == pytest.approx(SPACING_ZYX[0])
+
+
+def test_missing_geometry_without_any_fallback_fails(series_folder):
+    def strip(dataset):
+        for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "SliceLocation", "CardiacNumberOfImages"):
+            delattr(dataset, keyword)
+
+    edit_files(series_folder.iterdir(), strip)
+    with pytest.raises(CineLoadError, match="ImagePositionPatient/ImageOrientationPatient"):
+        load_dicom(series_folder)
+
+
+def test_inconsistent_image_size_names_the_file(series_folder):
+    odd = instance_file(series_folder, 1, 1)
+    dataset = pydicom.dcmread(odd)
+    dataset.Rows, dataset.Columns = N_COLUMNS, N_ROWS  # transposed grid, same byte count
+    dataset.save_as(odd)
+    with pytest.raises(CineLoadError, match=rf"{odd.name}.*{N_COLUMNS}x{N_ROWS}|{N_COLUMNS}x{N_ROWS}.*{odd.name}"):
+        load_dicom(series_folder)
+
+
+def test_non_finite_intensities_are_refused(series_folder):
+    bad = instance_file(series_folder, 0, 2)
+    dataset = pydicom.dcmread(bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns that NaN is not a valid DS
+        dataset.RescaleSlope = "NaN"
+        dataset.save_as(bad)
+        with pytest.raises(CineLoadError, match=rf"{bad.name}: {N_ROWS * N_COLUMNS} pixels are NaN"):
+            load_dicom(series_folder)
+
+
+def test_not_a_dicom_file_is_named(tmp_path, series_folder):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image\n" * 20)
+    assert not looks_like_dicom(text)
+    with pytest.raises(CineLoadError, match="notes.txt: not a DICOM file"):
+        load_dicom([*series_folder.iterdir(), text])
+    with pytest.raises(CineLoadError, match="notes.txt: not a NIfTI, DICOM"):
+        load_cine(text)
+    empty = tmp_path / "only_text"
+    empty.mkdir()
+    shutil.copy(text, empty)
+    with pytest.raises(CineLoadError, match="no DICOM image files found"):
+        load_dicom(empty)
+
+
+def test_stray_non_dicom_file_in_a_folder_is_skipped(series_folder, study):
+    (series_folder / "README.txt").write_text("exported by a scanner\n")
+    loaded = load_dicom(series_folder)
+    assert_same_study(loaded, study)
+    assert any("skipped" in note for note in loaded.info["notes"])
+
+
+@pytest.mark.parametrize("keep_fraction", [0.2, 0.5, 0.95])
+def test_truncated_dicom_is_named(series_folder, keep_fraction):
+    victim = instance_file(series_folder, 1, 2)
+    assert looks_like_dicom(victim)
+    raw = victim.read_bytes()
+    victim.write_bytes(raw[: int(len(raw) * keep_fraction)])
+    with pytest.raises(CineLoadError, match=victim.name):
+        load_dicom(series_folder)
+
+
+def test_enhanced_multiframe_round_trip(tmp_path, study):
+    (path,) = save_dicom_series(study, tmp_path, enhanced=True)
+    dataset = pydicom.dcmread(path)
+    assert dataset.SOPClassUID.name == "Enhanced MR Image Storage"
+    assert int(dataset.NumberOfFrames) == N_FRAMES * N_SLICES
+    assert_same_study(load_dicom([path]), study)
+    assert_same_study(load_cine(path), study)  # one file: dispatched through looks_like_dicom
+
+
+def test_left_handed_affine_keeps_world_positions(tmp_path, study):
+    """DICOM slices are sorted along the normal: a left-handed study comes back with its
+    slices reversed, but every voxel at the same place in the world."""
+    flipped = study.slices(slice(None, None, -1))  # z axis reversed: left-handed affine
+    assert np.linalg.det(flipped.affine[:3, :3]) < 0
+    save_dicom_series(flipped, tmp_path)
+    loaded = load_dicom(tmp_path)
+    assert_same_study(loaded, study)
+
+
+# --- load_cine dispatch ----------------------------------------------------------------
+def test_load_cine_dispatches_folder_list_and_zip(tmp_path, series_folder, study):
+    assert_same_study(load_cine(series_folder), study)
+    assert_same_study(load_cine(sorted(series_folder.iterdir())), study)
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in series_folder.iterdir():
+            zipped.write(path, f"exam/{path.name}")
+    loaded = load_cine(archive)
+    assert_same_study(loaded, study)
+    assert loaded.info["source"] == str(archive)
+
+
+def test_load_cine_refuses_an_unsafe_zip(tmp_path, series_folder):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(next(series_folder.iterdir()), "../escape.dcm")
+    with pytest.raises(CineLoadError, match=r"evil.zip: entry '../escape.dcm'"):
+        load_cine(archive)
+    assert not (tmp_path / "escape.dcm").exists()
+
+
+# --- writing ---------------------------------------------------------------------------
+def test_saved_files_are_classic_mr_images_with_uint16_pixels(series_folder, study):
+    dataset = pydicom.dcmread(instance_file(series_folder, 0, 0))
+    assert dataset.preamble is not None and dataset.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert dataset.SOPClassUID.name == "MR Image Storage"
+    assert dataset.pixel_array.dtype == np.uint16
+    assert (int(dataset.Rows), int(dataset.Columns)) == (N_ROWS, N_COLUMNS)
+    assert [float(v) for v in dataset.PixelSpacing] == [SPACING_ZYX[1], SPACING_ZYX[2]]
+    assert float(dataset.SliceThickness) == SPACING_ZYX[0]
+    assert "secret" not in str(dataset.PatientID) + str(dataset.PatientName)
+
+
+def test_save_validates_its_study(tmp_path):
+    with pytest.raises(TypeError, match="study must be a CineStudy"):
+        save_dicom_series(np.zeros((2, 2, 4, 4)), tmp_path)
+
+
+def test_spacing_wins_over_a_unit_affine(tmp_path):
+    """Some NIfTI files carry an affine without voxel sizes: directions come from the
+    affine, sizes from the spacing, and the writer says so."""
+    study = make_study()
+    study.affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    with pytest.warns(UserWarning, match="disagree with spacing"):
+        save_dicom_series(study, tmp_path)
+    loaded = load_dicom(tmp_path)
+    np.testing.assert_allclose(loaded.spacing, SPACING_ZYX)
+    expected = np.diag([-SPACING_ZYX[2], -SPACING_ZYX[1], SPACING_ZYX[0], 1.0])
+    np.testing.assert_allclose(loaded.affine, expected, atol=1e-9)
+
+
+@pytest.mark.acdc
+def test_acdc_cine_exports_and_reloads(tmp_path, acdc_training):
+    original = load_cine(acdc_training / "patient090")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the ACDC affine has no voxel sizes (see above)
+        save_dicom_series(original, tmp_path, series_description="ACDC patient090 SA")
+    loaded = load_cine(tmp_path)
+    assert loaded.shape == original.shape
+    np.testing.assert_array_less(np.abs(loaded.image - original.image), quantisation_bound(original.image))
+    np.testing.assert_allclose(loaded.spacing, original.spacing, rtol=1e-6)
+    np.testing.assert_allclose(loaded.frame_times_ms, original.frame_times_ms, atol=1e-6)
