@@ -3,6 +3,9 @@
     cardiolab info PATH [--json]             what a study holds (NIfTI, DICOM, zip, ACDC folder)
     cardiolab phantom OUT.nii.gz [--seed ..] write a synthetic cine with labels and truth
     cardiolab demo [--out DIR]               the embedded default: a phantom, measured
+    cardiolab analyze STUDY --out DIR        segment every frame, measure, write a report
+    cardiolab train --recipe NAME            train a bundled model from scratch
+    cardiolab evaluate --checkpoint PT --data acdc:DIR --split S --out results.json
 
 Every subcommand turns a `CineLoadError` into one clear line on stderr and exit code 2.
 """
@@ -81,6 +84,55 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from cardiolab.analyze import analyze_study, format_value
+
+    result = analyze_study(args.study, model=args.model, device=args.device, progress=True)
+    paths = result.write(args.out)
+    f = result.function
+    print(f"LVEF {format_value(f.lv_ef_pct, '%')}  LVEDV {format_value(f.lv_edv_ml, 'ml')}  LVESV {format_value(f.lv_esv_ml, 'ml')}  "
+          f"RVEF {format_value(f.rv_ef_pct, '%')}  LV mass {format_value(f.lv_mass_g, 'g')}  (ED {f.ed_frame}, ES {f.es_frame})")
+    for flag in f.qc_flags or []:
+        print(f"QC: {flag.get('message', flag)}")
+    print(f"analysed in {result.runtime_s:.2f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from cardiolab.train.recipes import RECIPES
+
+    recipe = RECIPES[args.recipe]
+    options = {"out_dir": args.out, "epochs": args.epochs, "seed": args.seed, "device": args.device,
+               "resume": args.resume, "data_root": args.data_root}
+    results = recipe(**{k: v for k, v in options.items() if v is not None})
+    from cardiolab.evaluate import results_table
+
+    print(results_table(results["summary"]))
+    return 0
+
+
+def _parse_data(spec: str):
+    """``acdc:DIR`` or ``acdc`` -> (name, root)."""
+    name, _, root = spec.partition(":")
+    return name, (root or None)
+
+
+def cmd_evaluate(args) -> int:
+    from cardiolab.analyze import resolve_model
+    from cardiolab.data import datasets
+    from cardiolab.evaluate import evaluate_segmentation, results_table
+
+    bundle = resolve_model(args.checkpoint or args.model)
+    name, root = _parse_data(args.data)
+    studies = datasets.load(name, root=root, split=args.split)
+    results = evaluate_segmentation(bundle, studies, device=args.device)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2, default=float))
+    print(results_table(results["summary"]))
+    print(f"wrote {args.out} ({results['n_cases']} cases)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardiolab", description="Spatio-temporal cardiac imaging: load, measure, segment, explain.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default=None, help="folder to write the phantom and its report to")
     demo.set_defaults(func=cmd_demo)
+
+    analyze = sub.add_parser("analyze", help="segment every frame of a study and measure its function")
+    analyze.add_argument("study", help="4D NIfTI, DICOM folder or zip, or ACDC patient folder")
+    analyze.add_argument("--model", default="default", help="a bundled model name or a zoo checkpoint (.pt)")
+    analyze.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    analyze.add_argument("--out", required=True, help="folder for report.json, segmentation.nii.gz, volumes.csv, plot")
+    analyze.set_defaults(func=cmd_analyze)
+
+    train = sub.add_parser("train", help="train a bundled model with its recipe")
+    train.add_argument("--recipe", default="default_acdc", choices=["default_acdc"])
+    train.add_argument("--out", default=None, help="run folder (checkpoints, metrics.jsonl)")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default=None)
+    train.add_argument("--data-root", default=None, help="ACDC folder (default: $CARDIOLAB_ACDC)")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a segmentation model on labelled data")
+    evaluate.add_argument("--model", default="default", help="a bundled model name")
+    evaluate.add_argument("--checkpoint", default=None, help="a zoo checkpoint (.pt); overrides --model")
+    evaluate.add_argument("--data", default="acdc", help="DATASET[:ROOT], e.g. acdc:/data/acdc")
+    evaluate.add_argument("--split", default="holdout20")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--out", default="results.json")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""Segment a whole cine study with a trained slice model: the path every prediction takes.
+
+1. Prepare the study as the model was trained (the `Preprocessor` stored with it):
+   resample in-plane, crop around the heart, normalise.
+2. Stack each slice with its neighbours (2.5D context) and run the model over all
+   T x Z slices in batches, optionally averaging left-right / up-down flipped copies
+   (test-time augmentation).
+3. Arg-max, keep the largest connected component of each structure per frame (a
+   heart has one LV, one myocardium, one RV), and map the labels back onto the
+   study's own grid.
+
+The result is a ``(T, Z, Y, X)`` uint8 label map in the canonical label map.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from cardiolab.data.preprocess import Preprocessor
+from cardiolab.data.study import CineStudy
+from cardiolab.train.engine import resolve_device
+from cardiolab.train.pipelines import stack_slice_context
+
+
+@dataclass
+class SliceModelBundle:
+    """A trained slice segmenter with everything needed to use it."""
+    model: torch.nn.Module
+    preprocessor: Preprocessor
+    context: int = 3              # neighbouring slices stacked as channels
+    test_time_flips: bool = True  # average the prediction over flipped copies
+    name: str = "model"
+
+
+def pad_to_multiple(tensor: torch.Tensor, multiple: int):
+    """Zero-pad the last two axes up to a multiple of ``multiple``; returns the tensor and the pads."""
+    height, width = tensor.shape[-2:]
+    pad_y, pad_x = (-height) % multiple, (-width) % multiple
+    return torch.nn.functional.pad(tensor, (0, pad_x, 0, pad_y)), (height, width)
+
+
+def _flip_variants(test_time_flips: bool):
+    return [(), (-1,), (-2,)] if test_time_flips else [()]
+
+
+@torch.no_grad()
+def slice_probabilities(bundle: SliceModelBundle, slices: torch.Tensor, device, batch_size: int = 32,
+                        progress: bool = False) -> torch.Tensor:
+    """``slices (N, context, Y, X)`` -> class probabilities ``(N, C, Y, X)`` on the CPU."""
+    device = resolve_device(device) if isinstance(device, str) else device
+    # Channels-last memory makes CPU conv3d about 1.6x faster; harmless elsewhere.
+    model = bundle.model.to(device, memory_format=torch.channels_last_3d).eval()
+    padded, (height, width) = pad_to_multiple(slices, 16)
+    outputs = []
+    batches = range(0, len(padded), batch_size)
+    for start in tqdm(batches, desc=f"segmenting ({bundle.name})", disable=not progress, leave=False):
+        batch = padded[start:start + batch_size].to(device)[:, :, None]  # (b, context, 1, Y, X)
+        batch = batch.contiguous(memory_format=torch.channels_last_3d)
+        probability = 0
+        variants = _flip_variants(bundle.test_time_flips)
+        for dims in variants:
+            flipped = batch.flip(dims) if dims else batch
+            logits = model(flipped)
+            logits = logits.flip(dims) if dims else logits
+            probability = probability + torch.softmax(logits.float(), dim=1)
+        outputs.append((probability / len(variants))[:, :, 0, :height, :width].cpu())
+    return torch.cat(outputs)
+
+
+def keep_largest_components(labels: np.ndarray) -> np.ndarray:
+    """Per structure, keep only its largest 3D connected component (``labels`` is (Z, Y, X))."""
+    cleaned = np.zeros_like(labels)
+    for value in np.unique(labels):
+        if value == 0:
+            continue
+        components, count = ndimage.label(labels == value)
+        if count == 0:
+            continue
+        sizes = np.bincount(components.ravel())
+        sizes[0] = 0
+        cleaned[components == sizes.argmax()] = value
+    return cleaned
+
+
+def _segment_prepared(bundle, study, preprocessor, device, batch_size, progress, postprocess, centre_yx=None):
+    image, _, record = preprocessor(study, centre_yx=centre_yx)
+    n_frames, n_slices = image.shape[:2]
+    stacks = np.concatenate([stack_slice_context(image[t], bundle.context) for t in range(n_frames)])  # (T*Z, ctx, Y, X)
+    probabilities = slice_probabilities(bundle, torch.from_numpy(stacks), device, batch_size, progress)
+    labels = probabilities.argmax(dim=1).numpy().astype(np.uint8).reshape(n_frames, n_slices, *image.shape[-2:])
+    if postprocess:
+        labels = np.stack([keep_largest_components(volume) for volume in labels])
+    return preprocessor.inverse_labels(labels, record)
+
+
+def locate_heart(bundle: SliceModelBundle, study: CineStudy, device="cpu", field_of_view_mm: float = 320.0):
+    """Centre of the heart ``(y, x)`` in the study's pixels, from a coarse first segmentation.
+
+    One frame (ED where known) is segmented in a wide window around the image-based
+    estimate; the centroid of what the model calls heart replaces that estimate, which
+    can be 30 mm off. Returns None where the model finds nothing.
+    """
+    spacing_yx = bundle.preprocessor.target_spacing_yx_mm or study.spacing[1:]
+    wide = dataclasses.replace(bundle.preprocessor, crop_size_yx=tuple(int(field_of_view_mm / s) // 16 * 16 for s in spacing_yx))
+    frame = study.ed_frame if study.ed_frame is not None else 0
+    labels = _segment_prepared(bundle, study.frames([frame]), wide, device, 32, False, postprocess=True)
+    foreground = np.argwhere(labels[0] > 0)
+    if len(foreground) == 0:
+        return None
+    return tuple(foreground[:, 1:].mean(axis=0))
+
+
+def segment_study(bundle: SliceModelBundle, study: CineStudy, device="cpu", frames=None, batch_size: int = 32,
+                  progress: bool = False, postprocess: bool = True, locate: bool = True) -> np.ndarray:
+    """Segment ``frames`` (default: all) of a study; returns ``(len(frames), Z, Y, X)`` uint8.
+
+    The model never sees the study's labels: the crop is centred by `locate_heart`
+    (``locate=True``) or by the image-based estimate of `heart_centre_yx`.
+    """
+    study = dataclasses.replace(study, labels={})
+    centre = locate_heart(bundle, study, device) if locate else None
+    frames = list(range(study.n_frames)) if frames is None else list(frames)
+    selected = study.frames(frames) if frames != list(range(study.n_frames)) else study
+    return _segment_prepared(bundle, selected, bundle.preprocessor, device, batch_size, progress, postprocess, centre)

@@ -1,0 +1,94 @@
+"""The analysis path: zoo bundles (safe loading), slice inference, analyze_study, evaluate.
+
+These tests use a tiny, untrained PSPU-net exported as a zoo bundle, so they check the
+plumbing (shapes, grids, files, safety), not accuracy: the bundled model's accuracy is
+measured by `cardiolab evaluate` and reported in its model card.
+"""
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from cardiolab import models
+from cardiolab.analyze import analyze_study
+from cardiolab.data import save_study
+from cardiolab.data.phantom import make_phantom
+from cardiolab.data.preprocess import Preprocessor
+from cardiolab.evaluate import evaluate_segmentation, results_table
+from cardiolab.inference import keep_largest_components, pad_to_multiple
+from cardiolab.zoo import export_bundle, load_bundle_file
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    model = models.create("pspunet", size="small", in_channels=3, base_filters=4, psp_branch_filters=4, psp_output_factor=1)
+    preprocessor = Preprocessor(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(48, 48), normalisation="percentile")
+    path = tmp_path_factory.mktemp("zoo") / "tiny.pt"
+    export_bundle(path, model, preprocessor, context=3, metrics={"note": "untrained"}, training={"epochs": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(seed=4, n_frames=6, n_slices=5, size=(96, 96))
+
+
+def test_bundle_loads_with_weights_only_and_keeps_its_preprocessing(tiny_bundle):
+    raw = torch.load(tiny_bundle, weights_only=True)  # would raise on any pickled object
+    assert raw["model_name"] == "pspunet" and raw["context"] == 3
+    bundle = load_bundle_file(tiny_bundle)
+    assert bundle.preprocessor.crop_size_yx == (48, 48)
+    assert bundle.model.config.base_filters == 4
+
+
+def test_a_non_zoo_file_is_refused(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="not a cardiolab zoo checkpoint"):
+        load_bundle_file(path)
+
+
+def test_analyze_study_returns_labels_on_the_study_grid_and_writes_its_report(tiny_bundle, phantom, tmp_path):
+    result = analyze_study(phantom, model=str(tiny_bundle))
+    assert result.segmentation.shape == phantom.image.shape and result.segmentation.dtype == np.uint8
+    assert len(result.function.volume_curve_ml["lv"]) == phantom.n_frames
+    paths = result.write(tmp_path / "out")
+    report = json.loads(paths["report"].read_text())
+    assert {"lv_ef_pct", "volume_curve_ml", "model", "runtime_s", "qc_flags"} <= set(report)
+    written = nib.load(str(paths["segmentation"]))
+    np.testing.assert_allclose(written.affine, phantom.affine, atol=1e-4)
+    assert written.shape == phantom.image.shape[::-1]
+    assert paths["volumes"].read_text().splitlines()[0].startswith("frame")
+
+
+def test_analyze_command_on_a_phantom_nifti(tiny_bundle, phantom, tmp_path):
+    save_study(phantom, tmp_path / "ph.nii.gz")
+    result = subprocess.run([sys.executable, "-m", "cardiolab", "analyze", str(tmp_path / "ph.nii.gz"), "--model",
+                             str(tiny_bundle), "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "LVEF" in result.stdout and (tmp_path / "out" / "report.json").is_file()
+
+
+def test_evaluate_reports_scores_per_structure_and_phase(tiny_bundle, phantom):
+    results = evaluate_segmentation(load_bundle_file(tiny_bundle), [phantom], progress=False)
+    summary = results["summary"]
+    assert {"dice_lv_ed", "dice_rv_es", "hd95_mm_myo_ed", "assd_mm_lv_es", "lv_ef_pct"} <= set(summary)
+    assert "cardiolab (this run)" in results_table(summary)
+
+
+def test_keep_largest_components_drops_islands():
+    labels = np.zeros((1, 10, 10), np.uint8)
+    labels[0, 1:5, 1:5] = 1
+    labels[0, 8, 8] = 1
+    cleaned = keep_largest_components(labels)
+    assert cleaned[0, 8, 8] == 0 and cleaned[0, 2, 2] == 1
+
+
+def test_pad_to_multiple():
+    padded, size = pad_to_multiple(torch.zeros(2, 3, 30, 17), 16)
+    assert padded.shape == (2, 3, 32, 32) and size == (30, 17)
