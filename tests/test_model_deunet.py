@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from cardiolab import models
 from cardiolab.models.deunet import PAPER_PARAMETER_COUNT, PositionAttention
+from model_helpers import assert_loss_halves, heart_labels, pixel_grid, train_steps
 
 
 def _count(net):
@@ -115,7 +116,7 @@ def test_position_attention_matches_equations_4_and_5():
 def _moving_disk_clips(n_clips=4, size=32, seed=0):
     """Three frames of a disk (LV cavity, class 1) in a ring (myocardium, 2) beside a blob (RV, 3), moving."""
     generator = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    yy, xx = pixel_grid(size, at_centres=True)
     clips, labels = [], []
     for _ in range(n_clips):
         centre_y, centre_x = (12 + 8 * torch.rand(2, generator=generator)).tolist()
@@ -125,10 +126,7 @@ def _moving_disk_clips(n_clips=4, size=32, seed=0):
             cy, cx = centre_y + t * step_y, centre_x + t * step_x
             radius = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
             rv = ((yy - cy) ** 2 + (xx - cx + 10) ** 2).sqrt() < 4
-            label = torch.zeros(size, size, dtype=torch.long)
-            label[rv] = 3
-            label[(radius >= 4) & (radius < 7)] = 2
-            label[radius < 4] = 1
+            label = heart_labels(radius, cavity_radius=4, myocardium_width=3, rv_mask=rv)
             frames.append(torch.tensor([0.0, 1.0, 0.4, 0.8])[label])
             if t == 0:
                 labels.append(label)
@@ -142,12 +140,5 @@ def test_learns_to_segment_the_target_frame(options):
     torch.manual_seed(0)
     clips, labels = _moving_disk_clips()
     net = models.create("deunet", size="small", **options)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = F.cross_entropy(net(clips), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0], losses
+    losses = train_steps(net, lambda: F.cross_entropy(net(clips), labels), steps=30, lr=1e-2)
+    assert_loss_halves(losses)

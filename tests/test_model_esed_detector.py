@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from cardiolab import models
-from cardiolab.models.blocks import parameter_count
 from cardiolab.models.esed_detector import CLASS_NAMES, ED_CLASS, ES_CLASS, OTHER_CLASS
+from model_helpers import DEVICE, assert_loss_halves, assert_paper_parameter_count, pixel_grid, train_steps
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 PAPER_PARAMETERS = 4.7e6  # thesis Sec. 7.3.2
 
 
@@ -19,8 +18,7 @@ def pulsing_disk(batch: int, frames: int = 12, size: int = 64, seed: int = 0):
     Returns frames (B, 1, T, size, size) and per-frame targets (B, T) in (ES, ED, other) order.
     """
     generator = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                            indexing="ij")
+    yy, xx = pixel_grid(size)
     radius_px = torch.sqrt((yy - size / 2) ** 2 + (xx - size / 2) ** 2)
     images = torch.empty(batch, 1, frames, size, size)
     targets = torch.full((batch, frames), OTHER_CLASS, dtype=torch.long)
@@ -50,10 +48,7 @@ def test_small_model_shapes(padding):
 
 
 def test_paper_parameter_count_within_5_percent():
-    with torch.device("meta"):
-        net = models.create("esed_detector", size="paper")
-    count = parameter_count(net)
-    assert abs(count - PAPER_PARAMETERS) / PAPER_PARAMETERS < 0.05, count
+    assert_paper_parameter_count("esed_detector", PAPER_PARAMETERS, rel_tolerance=0.05)
 
 
 def test_largest_temporal_receptive_field_is_25_frames():
@@ -84,16 +79,8 @@ def test_learns_es_and_ed_frames_with_weighted_cross_entropy():
     frames, targets = pulsing_disk(batch=4, size=32, seed=1)
     frames, targets = frames.to(DEVICE), targets.to(DEVICE)
     frame_weights = torch.tensor([100.0, 100.0, 1.0], device=DEVICE)  # thesis Ch. 7: 100 on ES/ED frames
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = F.cross_entropy(net(frames), targets, weight=frame_weights)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert math.isfinite(losses[-1])
-    assert losses[-1] < 0.5 * losses[0], losses
+    losses = train_steps(net, lambda: F.cross_entropy(net(frames), targets, weight=frame_weights), steps=30, lr=1e-2)
+    assert_loss_halves(losses)
     # naive post-processing (thesis Ch. 7): the frame of highest P(ES), of highest P(ED)
     with torch.no_grad():
         probabilities = net(frames).softmax(dim=1)  # (B, 3, T)

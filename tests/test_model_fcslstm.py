@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from cardiolab import models
 from cardiolab.models.layers.convlstm import StructuredConvLSTMCell
+from model_helpers import assert_loss_halves, heart_labels, pixel_grid, train_steps
 
 FCN8S_PARAMETERS = 134_270_278  # FCN-8s (VGG-16, Long et al.), the "original FCNs" of the paper
 VGG_WIDTHS, VGG_CONVS = (64, 128, 256, 512, 512), (2, 2, 3, 3, 3)
@@ -99,16 +100,14 @@ def test_which_frames_each_output_depends_on(options, sees_past, sees_future):
 def _pulsing_disk_sequence(n=2, frames=4, size=32, seed=0):
     """A cavity disk (class 1) in a ring (class 2) whose radius pulses over time."""
     generator = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    yy, xx = pixel_grid(size, at_centres=True)
     images, labels = [], []
     for _ in range(n):
         cy, cx = (12 + 8 * torch.rand(2, generator=generator)).tolist()
         for t in range(frames):
             r_cavity = 5 + 2 * math.sin(2 * math.pi * t / frames)
             radius = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
-            label = torch.zeros(size, size, dtype=torch.long)
-            label[radius < r_cavity + 3] = 2
-            label[radius < r_cavity] = 1
+            label = heart_labels(radius, cavity_radius=r_cavity, myocardium_width=3)
             labels.append(label)
             images.append(torch.tensor([0.0, 1.0, 0.5])[label])
     images = torch.stack(images).view(n, frames, size, size).unsqueeze(1)  # (B, 1, T, Y, X)
@@ -121,12 +120,6 @@ def test_learns_a_pulsing_disk(options):
     torch.manual_seed(0)
     sequence, labels = _pulsing_disk_sequence()
     net = models.create("fcslstm", size="small", **options)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(25):
-        loss = F.cross_entropy(net(sequence), labels)  # (B, c, T, Y, X) logits vs (B, T, Y, X)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0], losses
+    # (B, c, T, Y, X) logits vs (B, T, Y, X) labels
+    losses = train_steps(net, lambda: F.cross_entropy(net(sequence), labels), steps=25, lr=1e-2)
+    assert_loss_halves(losses)

@@ -1,15 +1,11 @@
 """pspunet (thesis Ch. 5 PSPU-net): shapes, PSP pyramid, 2D-per-slice behaviour, count, learning."""
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from cardiolab import models
-from cardiolab.models.blocks import parameter_count
-from test_model_unet3d_thesis import heart_phantom
+from model_helpers import DEVICE, assert_loss_halves, assert_paper_parameter_count, heart_phantom, train_steps
 
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 PAPER_PARAMETERS = 30.83e6  # thesis Sec. 5.3.2
 
 
@@ -22,10 +18,7 @@ def test_small_model_shapes():
 
 
 def test_paper_parameter_count_within_10_percent():
-    with torch.device("meta"):
-        net = models.create("pspunet", size="paper")
-    count = parameter_count(net)
-    assert abs(count - PAPER_PARAMETERS) / PAPER_PARAMETERS < 0.10, count
+    assert_paper_parameter_count("pspunet", PAPER_PARAMETERS, rel_tolerance=0.10)
 
 
 def test_pyramid_drops_coarsest_path_and_doubles_widths_per_level():
@@ -59,13 +52,5 @@ def test_learns_to_segment_phantom():
     net = models.create("pspunet", size="small").to(DEVICE)
     images, labels = heart_phantom(batch=2, size=32, seed=1)
     images, labels = images.to(DEVICE), labels.to(DEVICE)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(25):
-        loss = F.cross_entropy(net(images), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert math.isfinite(losses[-1])
-    assert losses[-1] < 0.5 * losses[0], losses
+    losses = train_steps(net, lambda: F.cross_entropy(net(images), labels), steps=25, lr=1e-2)
+    assert_loss_halves(losses)

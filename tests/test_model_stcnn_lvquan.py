@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from cardiolab import models
 from cardiolab.models.stcnn_lvquan import AREAS, DIMENSIONS, WALL_THICKNESSES, circular_windows
+from model_helpers import assert_loss_halves, pixel_grid, train_steps
 
 
 def _count(net):
@@ -80,7 +81,7 @@ def _pulsing_ring_batch(n_sequences=4, frames=8, size=80, seed=0):
     0 (diastole) while the cavity grows, 1 (systole) while it shrinks.
     """
     generator = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    yy, xx = pixel_grid(size, at_centres=True)
     images, targets, phases = [], [], []
     for _ in range(n_sequences):
         base = 12 + 8 * torch.rand(1, generator=generator).item()
@@ -114,12 +115,5 @@ def test_learns_indices_and_phase_of_a_pulsing_ring():
     torch.manual_seed(0)
     sequence, targets, phases = _pulsing_ring_batch(n_sequences=2, frames=6, size=64)
     net = models.create("stcnn_lvquan", size="small", kappa=3, image_size=64)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(20):
-        loss = _paper_loss(net.forward_sequence(sequence), targets, phases)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0], losses
+    losses = train_steps(net, lambda: _paper_loss(net.forward_sequence(sequence), targets, phases), steps=20, lr=3e-3)
+    assert_loss_halves(losses)

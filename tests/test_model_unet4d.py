@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from cardiolab import models
+from model_helpers import assert_loss_halves, heart_labels, train_steps
 
 
 def conv_params(kernel_voxels, cin, cout):
@@ -101,10 +102,7 @@ def moving_disks(n_frames=4, n_slices=4, size=16):
                                 torch.arange(size), indexing="ij")
     lv_radius = torch.hypot(y - 7.0, x - (5.0 + t))
     rv_radius = torch.hypot(y - 7.0, x - (12.0 + 0.5 * t))
-    labels = torch.zeros(n_frames, n_slices, size, size, dtype=torch.long)
-    labels[lv_radius < 4.5] = 2
-    labels[lv_radius < 2.5] = 1
-    labels[(rv_radius < 2.5) & (labels == 0)] = 3
+    labels = heart_labels(lv_radius, cavity_radius=2.5, myocardium_width=2.0, rv_mask=rv_radius < 2.5)
     brightness = torch.tensor([0.0, 1.0, 0.4, 0.7])
     image = brightness[labels] + 0.05 * torch.randn(labels.shape, generator=torch.Generator().manual_seed(0))
     return image[None, None], labels[None]  # (1, 1, T, Z, Y, X), (1, T, Z, Y, X)
@@ -114,17 +112,8 @@ def test_small_unet4d_learns_a_moving_disk_sequence():
     torch.manual_seed(0)
     image, labels = moving_disks()
     net = models.create("unet4d", size="small")
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    first_loss = None
-    for step in range(60):
-        loss = F.cross_entropy(net(image), labels)
-        first_loss = first_loss if first_loss is not None else loss.item()
-        if loss.item() < 0.5 * first_loss:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.5 * first_loss, (first_loss, loss.item(), step)
+    losses = train_steps(net, lambda: F.cross_entropy(net(image), labels), steps=60, lr=1e-2, stop_once_halved=True)
+    assert_loss_halves(losses)
 
 
 def test_small_unet3d_ccta_learns_single_frames():
@@ -132,14 +121,6 @@ def test_small_unet3d_ccta_learns_single_frames():
     image, labels = moving_disks()
     frames, frame_labels = image[0].transpose(0, 1), labels[0]  # 4 frames as a batch: (T, 1, Z, Y, X)
     net = models.create("unet3d_ccta", size="small", encoder_blocks=(1, 1, 1), n_classes=4)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    first_loss = None
-    for step in range(60):
-        loss = F.cross_entropy(net(frames), frame_labels)
-        first_loss = first_loss if first_loss is not None else loss.item()
-        if loss.item() < 0.5 * first_loss:
-            break
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.5 * first_loss, (first_loss, loss.item(), step)
+    losses = train_steps(net, lambda: F.cross_entropy(net(frames), frame_labels), steps=60, lr=1e-2,
+                         stop_once_halved=True)
+    assert_loss_halves(losses)

@@ -43,12 +43,13 @@ because a cine sequence covering one whole cardiac cycle is periodic.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from cardiolab.models.layers.init import reset_conv_parameters
 
 TIME_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -128,10 +129,7 @@ class Conv4d(nn.Module):
 
     def reset_parameters(self) -> None:
         # As nn.Conv3d: fan_in = in * kt * kz * ky * kx (computed from the 6D weight).
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()
-            nn.init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        reset_conv_parameters(self.weight, self.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_6d(x)

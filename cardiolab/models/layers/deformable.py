@@ -35,11 +35,11 @@ With zero offsets (and no mask) the layer is a plain ``nn.Conv2d`` with the same
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from cardiolab.models.layers.init import reset_conv_parameters
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -79,11 +79,7 @@ class DeformConv2d(nn.Module):
 
     def reset_parameters(self) -> None:
         # Same initialisation as nn.Conv2d, so a DeformConv2d starts as a conv would.
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()
-            bound = 1 / math.sqrt(fan_in)
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     @property
     def taps(self) -> int:
