@@ -4,26 +4,50 @@ Every pipeline takes studies from any labelled source (the phantom, a pseudo-cin
 ACDC, a user's folder), prepares them once with a `Preprocessor` (resample in-plane,
 crop around the heart, normalise) and serves samples as dicts of tensors.
 
-=====================  ===============================================  ======================
-pipeline               one sample                                       used by
-=====================  ===============================================  ======================
-`SliceDataset`         ``image (C=context, 1, Y, X)``, ``labels (1, Y, X)``  2D / 2.5D segmenters
-=====================  ===============================================  ======================
+=========================  ==========================================================  =================================
+pipeline                   one sample                                                  used by (task)
+=========================  ==========================================================  =================================
+`SliceDataset`             ``image (C=context, 1, Y, X)``, ``labels (1, Y, X)``        2D / 2.5D segmenters
+                                                                                       (`SegmentationTask`)
+`Crop4dDataset`            ``image (1, T, Z, Y, X)``, ``labels (T, Z, Y, X)``,         unet4d, [seed 000]
+                           ``labelled (T,)``                                           (`SparseSegmentation4dTask`)
+`Crop3dDataset`            ``image (1, Z, Y, X)``, ``labels (Z, Y, X)``                unet3d_ccta, [seed 000] Sec. 4
+                                                                                       (`SparseSegmentation4dTask`)
+`LVQuanDataset`            ``image (1, kappa, 80, 80)``, ``indices (11,)``,            stcnn_lvquan, [seed 001]
+                           ``phase ()``                                                (`LVQuanTask`)
+`EventSequenceDataset`     ``image (1, T, Y, X)`` median projections,                 esed_detector, [thesis] Ch. 7
+                           ``target (3, T)`` one-hot (ES, ED, other)                   (`EventDetectionTask`)
+`VolumeDataset`            ``image (1, Z, Y, X)`` ED stack, ``spacing_mm (3,)``,       lv_volume_weak, [thesis] Ch. 6
+                           ``lv_edv_ml ()``                                            (`WeakVolumeTask`)
+`SequenceSliceDataset`     ``image (1, T, Y, X)``, ``labels (T, Y, X)``,               fcslstm, [seed 004]
+                           ``labelled (T,)``                                           (`SequenceSegmentationTask`)
+`FrameNeighboursDataset`   ``image (1, 2r+1, Y, X)``, ``labels (Y, X)``                deunet, [seed 002]
+                                                                                       (`SegmentationTask`)
+=========================  ==========================================================  =================================
 
 2.5D (thesis Ch. 5 uses 3-slice stacks): the ``context`` neighbouring slices of the
 target slice are stacked as input channels (edges repeat the end slice), and the model
 predicts the centre slice. ``context=1`` is plain 2D.
+
+Targets that are not label maps (LVQuan indices, phases, events, volumes) are measured
+from the labels by `cardiolab.train.targets`. Randomness: each sample draws its own
+``torch.Generator`` seed from torch's global RNG, which the engine seeds and stores in
+every checkpoint, so a resumed run serves exactly the samples of an uninterrupted one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.utils.data import Dataset
 
-from cardiolab.data.preprocess import Preprocessor
-from cardiolab.train.augment import AffineAugment, IntensityAugment, random_affine, random_intensity
+from cardiolab import LV_CAVITY, LV_MYOCARDIUM
+from cardiolab.data.preprocess import Preprocessor, normalize_intensity, temporal_windows
+from cardiolab.train import targets
+from cardiolab.train.augment import (AffineAugment, IntensityAugment, circular_time_shift, random_affine,
+                                     random_intensity)
 
 
 def slice_context_indices(n_slices: int, context: int) -> np.ndarray:
@@ -90,3 +114,568 @@ class SliceDataset(Dataset):
             image, labels = random_affine(image, labels, self.config.affine, generator)
             image = random_intensity(image, self.config.intensity, generator)
         return {"image": image[:, None].float(), "labels": labels[None]}
+
+
+# =========================================================================================
+# Temporal and non-segmentation pipelines
+# =========================================================================================
+def sample_generator() -> torch.Generator:
+    """A fresh generator seeded from torch's global RNG, which the engine seeds and checkpoints.
+
+    Every random choice of a sample comes from it, so a resumed run draws the same samples.
+    """
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+
+
+def random_int(generator: torch.Generator, high: int) -> int:
+    """Uniform integer in 0 .. high - 1."""
+    return int(torch.randint(0, high, (), generator=generator).item())
+
+
+def dense_labels(labels: dict, shape_tzyx) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse ``{frame: (Z, Y, X)}`` labels -> ``(T, Z, Y, X)`` uint8 (0 on unlabelled frames), ``(T,)`` bool."""
+    dense = np.zeros(shape_tzyx, dtype=np.uint8)
+    labelled = np.zeros(shape_tzyx[0], dtype=bool)
+    for frame, label_volume in labels.items():
+        dense[frame], labelled[frame] = label_volume, True
+    return dense, labelled
+
+
+def circular_window(n_frames: int, start: int, length: int) -> np.ndarray:
+    """Frame indices start .. start + length - 1 modulo T (the cycle wraps, [seed 001] Sec. 2.1)."""
+    return (start + np.arange(length)) % n_frames
+
+
+def _require_labels(studies: list, name: str) -> None:
+    if not studies:
+        raise ValueError(f"{name} needs at least one study")
+    for index, study in enumerate(studies):
+        if not study.labels:
+            raise ValueError(f"study {index} has no labelled frame: {name} trains on labelled studies only")
+
+
+# --- 1. 4D crops for unet4d, 3D crops for unet3d_ccta ([seed 000]) --------------------------
+@dataclass
+class CropSamplingConfig:
+    # [seed 000] Sec. 3.3: 96 x 96 x 64 voxels x 16 frames of CT at 1 mm, i.e. (16, 64, 96, 96) here.
+    # Cine MRI has ~10 slices; the default keeps 8. Each axis must suit the model (unet4d small: multiples of 4).
+    crop_size: tuple = (16, 8, 96, 96)        # (T, Z, Y, X) frames and voxels; Crop3dDataset: (Z, Y, X)
+    foreground_probability: float = 0.6       # [seed 000] Sec. 3.3: centred on a foreground voxel with p = 0.6
+    crops_per_study: int = 1                  # [seed 000] Sec. 3.3: "each training sequence is drawn once per epoch"
+    circular_time: bool = True                # time windows wrap round the cycle (frame T-1 is followed by 0)
+    deterministic: bool = False               # validation: one crop per labelled frame, centred on its foreground
+    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
+        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=None, normalisation="percentile", normalise_per="volume"))
+
+
+class Crop4dDataset(Dataset):
+    """Random 4D crops of sparsely labelled sequences, [seed 000] Sec. 3.3.
+
+    Each item::
+
+        image                  (1, T', Z', Y', X') float32   (model layout once batched)
+        labels                 (T', Z', Y', X') int64        0 on unlabelled frames (never read by the loss)
+        labelled               (T',) bool                    which frames of the crop carry labels
+        crop_start             (4,) int64                    (t, z, y, x) of the crop's first voxel in the
+                                                             prepared study (spatial values may be < 0: padding)
+        centred_on_foreground  () bool                       the crop centre was drawn on a foreground voxel
+
+    A crop is centred, with probability ``foreground_probability``, on a random
+    foreground voxel (label > 0) of a labelled frame, otherwise on a random background
+    voxel of a labelled frame ([seed 000]: "otherwise centered on a background voxel"),
+    so every crop holds at least one labelled frame. Choices where the paper is silent:
+    the crop is shifted to lie inside the volume where the volume is large enough
+    (the drawn voxel stays inside it, not always at its centre); axes shorter than the
+    crop are padded (image with its minimum, labels with background); the time window
+    is centred on the drawn voxel's frame and wraps round the cycle (a window longer
+    than the cycle repeats it, as the heart does).
+    """
+
+    def __init__(self, studies, config: CropSamplingConfig | None = None, seed: int = 0):
+        self.config = config or CropSamplingConfig()
+        studies = list(studies)
+        _require_labels(studies, type(self).__name__)
+        crop_size = tuple(int(n) for n in self.config.crop_size)
+        if len(crop_size) != 4 or min(crop_size) < 1:
+            raise ValueError(f"crop_size must be four positive sizes (T, Z, Y, X), got {self.config.crop_size}")
+        if not 0.0 <= self.config.foreground_probability <= 1.0:
+            raise ValueError(f"foreground_probability must lie in [0, 1], got {self.config.foreground_probability}")
+        self.crop_size = crop_size
+        rng = np.random.default_rng(seed)
+        self.images, self.labels, self.labelled, self.pads, self.foreground = [], [], [], [], []
+        for index, study in enumerate(studies):
+            image, labels, _ = self.config.preprocessor(study)
+            if not self.config.circular_time and image.shape[0] < crop_size[0]:
+                raise ValueError(f"study {index} has {image.shape[0]} frames, fewer than crop_size T = {crop_size[0]}; "
+                                 f"set circular_time=True or a shorter crop")
+            dense, labelled = dense_labels(labels, image.shape)
+            # Pad every spatial axis to at least the crop size, once, so crops are plain slices.
+            missing = [max(c - n, 0) for n, c in zip(image.shape[1:], crop_size[1:])]
+            pads = [(0, 0)] + [(m // 2, m - m // 2) for m in missing]  # time is never padded
+            self.images.append(np.pad(image, pads, constant_values=float(image.min())))
+            self.labels.append(np.pad(dense, pads, constant_values=0))
+            self.labelled.append(labelled)
+            self.pads.append(np.array([p[0] for p in pads]))
+            foreground = np.argwhere(self.labels[-1] * labelled[:, None, None, None] > 0)  # (N, 4): t, z, y, x
+            if len(foreground) > 200_000:  # a fair subsample is enough to draw centres from
+                foreground = foreground[np.sort(rng.choice(len(foreground), 200_000, replace=False))]
+            self.foreground.append(foreground)
+        if self.config.deterministic:
+            self.items = [(s, int(t)) for s, labelled in enumerate(self.labelled) for t in np.nonzero(labelled)[0]]
+        else:
+            self.items = [(s, None) for s in range(len(studies)) for _ in range(self.config.crops_per_study)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _random_centre(self, study: int, generator) -> tuple[np.ndarray, bool]:
+        """A (t, z, y, x) voxel of a labelled frame: foreground with the configured probability."""
+        foreground = self.foreground[study]
+        wants_foreground = torch.rand((), generator=generator).item() < self.config.foreground_probability
+        if wants_foreground and len(foreground):
+            return foreground[random_int(generator, len(foreground))], True
+        labels, frames = self.labels[study], np.nonzero(self.labelled[study])[0]
+        for _ in range(100):  # background is most of a volume: a few draws find it
+            frame = frames[random_int(generator, len(frames))]
+            voxel = np.array([frame] + [random_int(generator, n) for n in labels.shape[1:]])  # (t, z, y, x)
+            if labels[tuple(voxel)] == 0:
+                return voxel, False
+        return voxel, False
+
+    def _centroid_centre(self, study: int, frame: int) -> tuple[np.ndarray, bool]:
+        """Validation: the foreground centroid of one labelled frame (the volume centre if it has none)."""
+        points = self.foreground[study][self.foreground[study][:, 0] == frame]
+        spatial = points[:, 1:].mean(axis=0) if len(points) else (np.array(self.labels[study].shape[1:]) - 1) / 2
+        return np.array([frame, *np.round(spatial).astype(int)]), len(points) > 0
+
+    def _crop(self, study: int, centre: np.ndarray):
+        image, labels, labelled = self.images[study], self.labels[study], self.labelled[study]
+        n_frames = image.shape[0]
+        size_t = self.crop_size[0]
+        start_t = int(centre[0]) - size_t // 2
+        if not self.config.circular_time:
+            start_t = min(max(start_t, 0), n_frames - size_t)
+        frames = circular_window(n_frames, start_t, size_t)  # (T',)
+        starts = [min(max(int(c) - n // 2, 0), full - n)  # keep the crop inside the (padded) volume
+                  for c, n, full in zip(centre[1:], self.crop_size[1:], image.shape[1:])]
+        box = tuple(slice(s, s + n) for s, n in zip(starts, self.crop_size[1:]))
+        crop_image = image[(frames, *box)]                                    # (T', Z', Y', X')
+        crop_labels = labels[(frames, *box)]
+        start = np.array([start_t % n_frames, *starts]) - self.pads[study]  # in the unpadded prepared study
+        return crop_image, crop_labels, labelled[frames], start
+
+    def __getitem__(self, item: int) -> dict:
+        study, frame = self.items[item]
+        if frame is None:
+            centre, on_foreground = self._random_centre(study, sample_generator())
+        else:
+            centre, on_foreground = self._centroid_centre(study, frame)
+        image, labels, labelled, start = self._crop(study, centre)
+        return {"image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],
+                "labels": torch.from_numpy(np.ascontiguousarray(labels)).long(),
+                "labelled": torch.from_numpy(labelled.copy()),
+                "crop_start": torch.from_numpy(start.astype(np.int64)),
+                "centred_on_foreground": torch.tensor(bool(on_foreground))}
+
+
+class Crop3dDataset(Crop4dDataset):
+    """3D crops of labelled frames for the 3D baseline ``unet3d_ccta`` ([seed 000] Sec. 4).
+
+    "For the 3D network, we use a crop of size 96x96x64 and train it only on labeled 3D
+    frames": the crops of `Crop4dDataset` with one frame, always a labelled one. Give
+    ``crop_size`` as (Z, Y, X). Each item: ``image (1, Z', Y', X')``, ``labels (Z', Y', X')``
+    int64, ``labelled (1,)`` (always True), ``crop_start (4,)``, ``centred_on_foreground``.
+    """
+
+    def __init__(self, studies, config: CropSamplingConfig | None = None, seed: int = 0):
+        config = config or CropSamplingConfig(crop_size=(8, 96, 96))
+        if len(config.crop_size) != 3:
+            raise ValueError(f"crop_size must be (Z, Y, X) for 3D crops, got {config.crop_size}")
+        super().__init__(studies, replace(config, crop_size=(1, *config.crop_size)), seed)
+
+    def __getitem__(self, item: int) -> dict:
+        sample = super().__getitem__(item)
+        sample["image"] = sample["image"][:, 0]    # (1, Z', Y', X')
+        sample["labels"] = sample["labels"][0]     # (Z', Y', X')
+        return sample
+
+
+# --- 2. LV quantification windows for stcnn_lvquan ([seed 001]) ------------------------------
+@dataclass
+class LVQuanSamplingConfig:
+    kappa: int = 5                       # [seed 001] Sec. 2.1: frames per window (1, 3, 5, 7; best 5)
+    image_size: int = 80                 # [seed 001] Sec. 2.2: 80 x 80 images
+    field_of_view_factor: float = 2.0    # crop side = this x the largest LV (epicardial) extent of the slice
+    slices: str = "mid"                  # "mid": the mid-ventricular slice; "all": every slice with LV cavity
+    normalisation: str = "minmax"        # intensity scaling of each slice sequence (Preprocessor methods)
+    rays_per_degree: int = 1             # rays of the wall-thickness measurement (cardiolab.train.targets)
+
+
+class LVQuanDataset(Dataset):
+    """kappa-frame windows of one short-axis slice with the 11 LVQuan indices and the phase, [seed 001].
+
+    The LVQuan 2018 images ([seed 001] Sec. 2.2) are "roughly aligned" 80 x 80 crops
+    around the LV whose indices are "normalized by the dimension of the image" (lengths)
+    and "by the pixel number (6400)" (areas). Here, per slice: the crop is a square
+    centred on the bounding box of the LV (cavity + myocardium) over all labelled frames,
+    ``field_of_view_factor`` times its larger side (so the LV spans about half the image
+    with the default 2.0, and the scale differs between studies, as in LVQuan), resampled
+    bilinearly to ``image_size`` pixels, min-max normalised over the sequence. Indices are
+    measured on the study's own label grid (`cardiolab.train.targets.lvquan_indices`),
+    then normalised: lengths / crop side, areas / crop side^2 (= pixels / 80, pixels / 6400).
+
+    Each item (one labelled centre frame; the window wraps round the cycle, Sec. 2.1)::
+
+        image        (1, kappa, S, S) float32
+        indices      (11,) float32    normalised, the regression target
+        indices_mm   (11,) float32    mm^2 (areas) and mm (the rest)
+        phase        () int64         1 systole, 0 diastole (`targets.cardiac_phase`)
+        side_mm      () float32       side of the crop in mm (pixel size = side_mm / S)
+
+    No augmentation: the paper names none, and a rotation or zoom would change the targets.
+    """
+
+    def __init__(self, studies, config: LVQuanSamplingConfig | None = None):
+        self.config = config or LVQuanSamplingConfig()
+        if self.config.slices not in ("mid", "all"):
+            raise ValueError(f"slices must be 'mid' or 'all', got {self.config.slices!r}")
+        if self.config.field_of_view_factor <= 1.0:
+            raise ValueError(f"field_of_view_factor must be > 1 (the crop must hold the LV), "
+                             f"got {self.config.field_of_view_factor}")
+        studies = list(studies)
+        _require_labels(studies, type(self).__name__)
+        self.sequences, self.items = [], []
+        for index, study in enumerate(studies):
+            ed, es = targets.ed_es_frames(study)
+            phase = targets.cardiac_phase(study.n_frames, ed, es)
+            windows = temporal_windows(np.arange(study.n_frames), self.config.kappa)  # (T, kappa), circular
+            reference = ed if ed in study.labels else study.labelled_frames[0]
+            spacing_yx = study.spacing[1:]
+            items_before = len(self.items)
+            for z in self._chosen_slices(study, reference):
+                frames = [t for t in study.labelled_frames if (study.labels[t][z] == LV_CAVITY).any()]
+                orientation = targets.slice_orientation(study.labels[reference][z], spacing_yx)  # one per slice
+                crop, side_mm = self._crop_slice(study, z, frames)
+                sequence = len(self.sequences)
+                self.sequences.append({"image": normalize_intensity(crop, self.config.normalisation),
+                                       "side_mm": side_mm, "windows": windows, "phase": phase})
+                for t in frames:
+                    indices_mm = targets.lvquan_indices(study.labels[t][z], spacing_yx, orientation,
+                                                        self.config.rays_per_degree)
+                    self.items.append((sequence, t, indices_mm))
+            if len(self.items) == items_before:
+                raise ValueError(f"study {index} has no LV cavity on its frame {reference}: nothing to quantify")
+
+    def _chosen_slices(self, study, reference: int) -> list[int]:
+        with_cavity = [z for z in range(study.n_slices) if (study.labels[reference][z] == LV_CAVITY).any()]
+        if self.config.slices == "all" or not with_cavity:
+            return with_cavity
+        return [with_cavity[len(with_cavity) // 2]]  # the mid-ventricular slice of the LV's extent
+
+    def _crop_slice(self, study, z: int, frames: list[int]) -> tuple[np.ndarray, float]:
+        """The (T, S, S) square around the slice's LV over the cycle, and its side in mm."""
+        ventricle = np.any([np.isin(study.labels[t][z], (LV_CAVITY, LV_MYOCARDIUM)) for t in frames], axis=0)  # (Y, X)
+        rows, cols = np.nonzero(ventricle)
+        spacing_y, spacing_x = study.spacing[1:]
+        centre = ((rows.min() + rows.max()) / 2.0, (cols.min() + cols.max()) / 2.0)  # pixel-centre coordinates
+        extent_mm = max((rows.max() - rows.min() + 1) * spacing_y, (cols.max() - cols.min() + 1) * spacing_x)
+        side_mm = self.config.field_of_view_factor * extent_mm
+        size = self.config.image_size
+        offsets_mm = (np.arange(size) + 0.5 - size / 2.0) * (side_mm / size)  # target pixel centres from the centre
+        grid_rows, grid_cols = np.meshgrid(centre[0] + offsets_mm / spacing_y, centre[1] + offsets_mm / spacing_x,
+                                           indexing="ij")  # (S, S) source coordinates of every target pixel
+        crop = np.stack([ndimage.map_coordinates(frame[z], [grid_rows, grid_cols], order=1, mode="nearest")
+                         for frame in study.image]).astype(np.float32)  # (T, S, S)
+        return crop, float(side_mm)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, item: int) -> dict:
+        sequence_index, frame, indices_mm = self.items[item]
+        sequence = self.sequences[sequence_index]
+        side_mm = sequence["side_mm"]
+        scale = np.array([side_mm**2] * 2 + [side_mm] * 9)  # areas / side^2, lengths / side
+        window = sequence["image"][sequence["windows"][frame]]  # (kappa, S, S), centre frame in the middle
+        return {"image": torch.from_numpy(window)[None],
+                "indices": torch.from_numpy((indices_mm / scale).astype(np.float32)),
+                "indices_mm": torch.from_numpy(indices_mm.astype(np.float32)),
+                "phase": torch.tensor(int(sequence["phase"][frame])),
+                "side_mm": torch.tensor(side_mm, dtype=torch.float32)}
+
+
+# --- 3. ES/ED event sequences for esed_detector ([thesis] Ch. 7) ------------------------------
+@dataclass
+class EventSamplingConfig:
+    # [thesis] Sec. 7.3.1: 1 x 1 mm in-plane, 176 x 176, min-max per frame (before the median projection)
+    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
+        target_spacing_yx_mm=(1.0, 1.0), crop_size_yx=(176, 176), normalisation="minmax", normalise_per="frame"))
+    augment: bool = True
+    max_shift_fraction: float = 0.4     # [thesis] Sec. 7.3.3: circular delay of 0-40 % of T
+    # [thesis] Sec. 7.3.3: rotation +-20 deg, shear +-10 deg, translation +-44 px (of 176); None = no affine
+    affine: AffineAugment | None = field(default_factory=lambda: AffineAugment(
+        rotation_deg=20, zoom=(1.0, 1.0), shear_deg=10, translation_px=44))
+
+
+def median_projection(frames_zyx: np.ndarray) -> np.ndarray:
+    """[thesis] Sec. 7.3.1: median over the slices "between the second and penultimate" one.
+
+    ``(T, Z, Y, X)`` -> ``(T, Y, X)``. With fewer than 3 slices every slice is used.
+    """
+    inner = frames_zyx[:, 1:-1] if frames_zyx.shape[1] >= 3 else frames_zyx
+    return np.median(inner, axis=1).astype(np.float32)
+
+
+class EventSequenceDataset(Dataset):
+    """Whole cycles reduced to one image per frame, with one-hot ES/ED targets, [thesis] Ch. 7.
+
+    Each item::
+
+        image     (1, T, Y, X) float32   median projections of the per-frame normalised stack
+        target    (3, T) float32         one-hot over (ES, ED, other): exactly one ES and one ED
+        es_frame  () int64, ed_frame () int64   (after the shift)
+        shift     () int64               the circular shift applied (0 without augmentation)
+
+    Augmentation ([thesis] Sec. 7.3.3), drawn per sample: one in-plane affine for every
+    frame, then a circular shift of 0 .. floor(max_shift_fraction x T) frames, frames and
+    targets rolled together. The thesis built 7 augmented copies per case offline; drawing
+    a fresh augmentation per sample is the online equivalent. Sequences of different
+    length cannot share a batch (the thesis grouped cases by T): use ``batch_size=1`` or
+    studies of one length.
+    """
+
+    def __init__(self, studies, config: EventSamplingConfig | None = None):
+        self.config = config or EventSamplingConfig()
+        if not 0.0 <= self.config.max_shift_fraction < 1.0:
+            raise ValueError(f"max_shift_fraction must lie in [0, 1), got {self.config.max_shift_fraction}")
+        self.sequences, self.events = [], []
+        for index, study in enumerate(studies):
+            try:
+                ed, es = targets.ed_es_frames(study)
+            except ValueError as error:
+                raise ValueError(f"study {index}: {error}") from None
+            image, _, _ = self.config.preprocessor(study)
+            self.sequences.append(median_projection(image))  # (T, Y, X)
+            self.events.append(targets.event_targets(study.n_frames, ed, es))  # (3, T)
+        if not self.sequences:
+            raise ValueError("EventSequenceDataset needs at least one study")
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, item: int) -> dict:
+        image = torch.from_numpy(self.sequences[item])  # (T, Y, X)
+        target = torch.from_numpy(self.events[item])  # (3, T)
+        shift = 0
+        if self.config.augment:
+            generator = sample_generator()
+            if self.config.affine is not None:
+                image, _ = random_affine(image, None, self.config.affine, generator)  # the frames are channels
+            shift = random_int(generator, int(self.config.max_shift_fraction * image.shape[0]) + 1)
+            image, target = circular_time_shift(image, target, shift, time_axis=0)
+        classes = target.argmax(dim=0)
+        return {"image": image[None].float(), "target": target,
+                "es_frame": (classes == 0).nonzero()[0, 0], "ed_frame": (classes == 1).nonzero()[0, 0],
+                "shift": torch.tensor(shift)}
+
+
+# --- 4. ED volumes for lv_volume_weak ([thesis] Ch. 6) ------------------------------------------
+@dataclass
+class VolumeSamplingConfig:
+    # [thesis] Sec. 6.3.1: 2 x 2 mm in-plane, 88 x 88, min-max 0-1; z untouched
+    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
+        target_spacing_yx_mm=(2.0, 2.0), crop_size_yx=(88, 88), normalisation="minmax", normalise_per="volume"))
+    augment: bool = True
+    augment_probability: float = 0.5   # the thesis pairs each raw batch with an augmented one: half are augmented
+    # [thesis] Sec. 6.3.3: rotation +-30 deg, shear +-20 deg, translation +-15 px (none changes the LV volume)
+    affine: AffineAugment = field(default_factory=lambda: AffineAugment(
+        rotation_deg=30, zoom=(1.0, 1.0), shear_deg=20, translation_px=15))
+    noise_mean: float = 0.035          # [thesis] Sec. 6.3.3: additive Gaussian noise, mean 0.035 ...
+    noise_sd: float = 0.01             # ... and SD 0.01
+    pad_slices_to: int | None = None   # pad the stack with empty slices to this count, so studies share a batch
+
+
+class VolumeDataset(Dataset):
+    """The ED stack and its LV volume, the only target of the weakly supervised model, [thesis] Ch. 6.
+
+    Each item::
+
+        image       (1, Z, Y, X) float32   the prepared ED frame
+        spacing_mm  (3,) float32           (z, y, x) of the prepared grid, for the scanning module
+        lv_edv_ml   () float32             LV cavity volume at ED, counted on the study's own labels
+
+    The volume is counted on the original label grid (before resampling), so it is the
+    study's volume, not the resampled one. ED is the study's ED frame, or the labelled
+    frame with the largest LV. The thesis batches studies of equal slice count; set
+    ``pad_slices_to`` (empty slices are appended after the last one) or ``batch_size=1``
+    for mixed stacks.
+    """
+
+    def __init__(self, studies, config: VolumeSamplingConfig | None = None):
+        self.config = config or VolumeSamplingConfig()
+        self.images, self.spacings, self.volumes_ml = [], [], []
+        for index, study in enumerate(studies):
+            ed = study.ed_frame if study.ed_frame is not None else targets.ed_es_frames(study)[0]
+            if ed not in study.labels:
+                raise ValueError(f"study {index}: its ED frame {ed} has no labels to count the LV volume on")
+            image, _, record = self.config.preprocessor(study.frames([ed]))
+            volume = image[0]  # (Z, Y, X)
+            padding = self.config.pad_slices_to
+            if padding is not None:
+                if padding < volume.shape[0]:
+                    raise ValueError(f"study {index} has {volume.shape[0]} slices, more than pad_slices_to={padding}")
+                volume = np.pad(volume, ((0, padding - volume.shape[0]), (0, 0), (0, 0)))
+            self.images.append(volume.astype(np.float32))
+            self.spacings.append(np.asarray(record.spacing_mm, dtype=np.float32))
+            self.volumes_ml.append(targets.lv_cavity_volume_ml(study.labels[ed], study.spacing))
+        if not self.images:
+            raise ValueError("VolumeDataset needs at least one study")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, item: int) -> dict:
+        image = torch.from_numpy(self.images[item])  # (Z, Y, X)
+        if self.config.augment:
+            generator = sample_generator()
+            if torch.rand((), generator=generator).item() < self.config.augment_probability:
+                image, _ = random_affine(image, None, self.config.affine, generator)  # one warp for every slice
+                noise = self.config.noise_mean + self.config.noise_sd * torch.randn(image.shape, generator=generator)
+                image = image + noise
+        return {"image": image[None].float(), "spacing_mm": torch.from_numpy(self.spacings[item]),
+                "lv_edv_ml": torch.tensor(self.volumes_ml[item], dtype=torch.float32)}
+
+
+# --- 5a. One slice over time for fcslstm ([seed 004]) -----------------------------------------
+@dataclass
+class SequenceSamplingConfig:
+    # fcslstm needs Y and X divisible by 32 (five poolings)
+    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
+        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128), normalisation="percentile", normalise_per="volume"))
+    n_frames: int | None = None        # frames per sample (a circular window); None = the whole cycle
+    augment: bool = False              # [seed 004] names no augmentation
+    affine: AffineAugment = field(default_factory=lambda: AffineAugment(rotation_deg=15, zoom=(0.9, 1.1), shear_deg=5))
+    skip_empty_slices: float = 0.8     # drop this share of slices without any label
+
+
+class SequenceSliceDataset(Dataset):
+    """One short-axis slice over the cycle, labels on its labelled frames, for [seed 004]'s FCSLSTM.
+
+    Each item::
+
+        image     (1, T', Y, X) float32   T' = n_frames (or the whole cycle)
+        labels    (T', Y, X) int64        0 on unlabelled frames (not read by the loss)
+        labelled  (T',) bool
+
+    With ``n_frames`` set, the window wraps round the cycle and always holds a labelled
+    frame: with augmentation, a random labelled frame at a random place in the window;
+    without, the first labelled frame in the middle. The same affine warps every frame.
+    """
+
+    def __init__(self, studies, config: SequenceSamplingConfig | None = None, seed: int = 0):
+        self.config = config or SequenceSamplingConfig()
+        studies = list(studies)
+        _require_labels(studies, type(self).__name__)
+        rng = np.random.default_rng(seed)
+        self.images, self.labels, self.labelled, self.items = [], [], [], []
+        for study in studies:
+            image, labels, _ = self.config.preprocessor(study)
+            dense, labelled = dense_labels(labels, image.shape)
+            index = len(self.images)
+            self.images.append(image.astype(np.float32))
+            self.labels.append(dense)
+            self.labelled.append(labelled)
+            for z in range(image.shape[1]):
+                if not dense[:, z].any() and rng.random() < self.config.skip_empty_slices:
+                    continue
+                self.items.append((index, z))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def class_counts(self, n_classes: int = 4) -> np.ndarray:
+        """Pixel count of each class over the labelled frames of every served slice ([seed 004] weights)."""
+        counts = np.zeros(n_classes, dtype=np.int64)
+        for index, z in self.items:
+            frames = self.labels[index][self.labelled[index], z]
+            counts += np.bincount(frames.ravel(), minlength=n_classes)[:n_classes]
+        return counts
+
+    def _frames(self, index: int, generator) -> np.ndarray:
+        n_frames, length = self.images[index].shape[0], self.config.n_frames
+        if length is None:
+            return np.arange(n_frames)
+        labelled_frames = np.nonzero(self.labelled[index])[0]
+        if generator is None:
+            return circular_window(n_frames, int(labelled_frames[0]) - length // 2, length)
+        anchor = labelled_frames[random_int(generator, len(labelled_frames))]
+        return circular_window(n_frames, int(anchor) - random_int(generator, length), length)
+
+    def __getitem__(self, item: int) -> dict:
+        index, z = self.items[item]
+        generator = sample_generator() if self.config.augment else None
+        frames = self._frames(index, generator)
+        image = torch.from_numpy(self.images[index][frames, z])       # (T', Y, X)
+        labels = torch.from_numpy(self.labels[index][frames, z]).long()  # (T', Y, X)
+        if generator is not None:
+            image, labels = random_affine(image, labels, self.config.affine, generator)
+        return {"image": image[None].float(), "labels": labels,
+                "labelled": torch.from_numpy(self.labelled[index][frames].copy())}
+
+
+# --- 5b. A labelled frame and its neighbours for deunet ([seed 002]) --------------------------
+@dataclass
+class NeighbourSamplingConfig:
+    radius: int = 1                    # r: 2r + 1 frames per sample; [seed 002] Sec. 3.1: r = 1
+    # [seed 002] resizes frames to 256 x 256; deunet small needs multiples of 4
+    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
+        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128), normalisation="percentile", normalise_per="volume"))
+    augment: bool = True               # [seed 002] Sec. 3.1: "mirror, axial flip or rotation"
+    affine: AffineAugment = field(default_factory=lambda: AffineAugment(
+        rotation_deg=30, zoom=(1.0, 1.0), shear_deg=0, flip_probability=0.5))
+    skip_empty_slices: float = 0.8     # drop this share of slices without any label
+
+
+class FrameNeighboursDataset(Dataset):
+    """A labelled frame of one slice with its r neighbours on each side, [seed 002] DeU-Net.
+
+    Each item::
+
+        image   (1, 2r+1, Y, X) float32   frames t-r .. t+r of slice z (circular: the cine is one beat)
+        labels  (Y, X) int64              labels of the centre frame t
+
+    The layout is deunet's input and its (B, 4, Y, X) output matches ``labels`` once
+    batched, so `cardiolab.train.tasks.SegmentationTask` trains it as it is.
+    """
+
+    def __init__(self, studies, config: NeighbourSamplingConfig | None = None, seed: int = 0):
+        self.config = config or NeighbourSamplingConfig()
+        if self.config.radius < 0:
+            raise ValueError(f"radius must be >= 0, got {self.config.radius}")
+        studies = list(studies)
+        _require_labels(studies, type(self).__name__)
+        rng = np.random.default_rng(seed)
+        self.images, self.labels, self.items = [], [], []
+        for study in studies:
+            image, labels, _ = self.config.preprocessor(study)
+            index = len(self.images)
+            self.images.append(image.astype(np.float32))
+            self.labels.append({t: volume.astype(np.uint8) for t, volume in labels.items()})
+            for frame, volume in sorted(labels.items()):
+                for z in range(volume.shape[0]):
+                    if not volume[z].any() and rng.random() < self.config.skip_empty_slices:
+                        continue
+                    self.items.append((index, frame, z))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, item: int) -> dict:
+        index, frame, z = self.items[item]
+        radius = self.config.radius
+        frames = circular_window(self.images[index].shape[0], frame - radius, 2 * radius + 1)
+        image = torch.from_numpy(self.images[index][frames, z])          # (2r+1, Y, X)
+        labels = torch.from_numpy(self.labels[index][frame][z]).long()   # (Y, X)
+        if self.config.augment:
+            image, labels = random_affine(image, labels, self.config.affine, sample_generator())
+        return {"image": image[None].float(), "labels": labels}
