@@ -50,6 +50,14 @@ from cardiolab.train.augment import (AffineAugment, IntensityAugment, circular_t
                                      random_intensity)
 
 
+def sample_generator() -> torch.Generator:
+    """A fresh generator seeded from torch's global RNG, which the engine seeds and checkpoints.
+
+    Every random choice of a sample comes from it, so a resumed run draws the same samples.
+    """
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
+
+
 def slice_context_indices(n_slices: int, context: int) -> np.ndarray:
     """For each slice z, the ``context`` slice indices centred on it, clamped at the ends: (Z, context)."""
     if context < 1 or context % 2 == 0:
@@ -98,7 +106,6 @@ class SliceDataset(Dataset):
                         continue
                     self.items.append((index, z))
         self.augment = self.config.augment
-        self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -108,9 +115,7 @@ class SliceDataset(Dataset):
         image = torch.from_numpy(self.images[volume_index][z])           # (context, Y, X)
         labels = torch.from_numpy(self.labels[volume_index][z]).long()   # (Y, X)
         if self.augment:
-            # Draw from torch's global RNG, which the engine seeds and checkpoints.
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-            generator = torch.Generator().manual_seed(seed)
+            generator = sample_generator()
             image, labels = random_affine(image, labels, self.config.affine, generator)
             image = random_intensity(image, self.config.intensity, generator)
         return {"image": image[:, None].float(), "labels": labels[None]}
@@ -119,14 +124,6 @@ class SliceDataset(Dataset):
 # =========================================================================================
 # Temporal and non-segmentation pipelines
 # =========================================================================================
-def sample_generator() -> torch.Generator:
-    """A fresh generator seeded from torch's global RNG, which the engine seeds and checkpoints.
-
-    Every random choice of a sample comes from it, so a resumed run draws the same samples.
-    """
-    return torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
-
-
 def random_int(generator: torch.Generator, high: int) -> int:
     """Uniform integer in 0 .. high - 1."""
     return int(torch.randint(0, high, (), generator=generator).item())
