@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from cardiolab.data.preprocess import Preprocessor
 from cardiolab.data.study import CineStudy
-from cardiolab.train.engine import resolve_device
+from cardiolab.train.engine import channels_last_3d, resolve_device
 from cardiolab.train.pipelines import stack_slice_context
 
 
@@ -54,7 +54,7 @@ def slice_probabilities(bundle: SliceModelBundle, slices: torch.Tensor, device, 
     """``slices (N, context, Y, X)`` -> class probabilities ``(N, C, Y, X)`` on the CPU."""
     device = resolve_device(device) if isinstance(device, str) else device
     # Channels-last memory makes CPU conv3d about 1.6x faster; harmless elsewhere.
-    model = bundle.model.to(device, memory_format=torch.channels_last_3d).eval()
+    model = channels_last_3d(bundle.model.to(device)).eval()
     padded, (height, width) = pad_to_multiple(slices, 16)
     outputs = []
     batches = range(0, len(padded), batch_size)

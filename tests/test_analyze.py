@@ -92,3 +92,20 @@ def test_keep_largest_components_drops_islands():
 def test_pad_to_multiple():
     padded, size = pad_to_multiple(torch.zeros(2, 3, 30, 17), 16)
     assert padded.shape == (2, 3, 32, 32) and size == (30, 17)
+
+
+def test_a_2d_slice_model_runs_through_the_same_inference(phantom):
+    """Inference must not assume 3D convolutions (channels-last applies to 5D weights only)."""
+    from cardiolab.inference import SliceModelBundle, segment_study
+
+    class Slice2d(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):  # (B, 3, 1, Y, X) -> (B, 4, 1, Y, X)
+            return self.conv(x[:, :, 0])[:, :, None]
+
+    bundle = SliceModelBundle(Slice2d(), Preprocessor(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(48, 48)), 3, False)
+    labels = segment_study(bundle, phantom, locate=False)
+    assert labels.shape == phantom.image.shape

@@ -82,6 +82,17 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def channels_last_3d(model: torch.nn.Module) -> torch.nn.Module:
+    """Store every 3D convolution's weights channels-last (about 1.6x faster conv3d on CPUs).
+
+    Only 5D weights can take that layout, so 2D layers of a mixed model are left alone.
+    """
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Conv3d, torch.nn.ConvTranspose3d)):
+            module.to(memory_format=torch.channels_last_3d)
+    return model
+
+
 def to_device(batch, device, channels_last: bool = False):
     """Move every tensor of a (nested) batch to ``device`` (5D float ones channels-last if asked)."""
     if torch.is_tensor(batch):
@@ -183,7 +194,7 @@ def fit(model: torch.nn.Module, task, train_set: Dataset, config: TrainConfig, v
     seed_everything(config.seed)
     model = model.to(device)
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = channels_last_3d(model)
     optimizer = build_optimizer(config, model.parameters())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(config, epoch))
     history, start_epoch, best = [], 0, None
