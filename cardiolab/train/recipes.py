@@ -104,7 +104,8 @@ def default_model_card(model, training: dict, results: dict, n_val: int) -> str:
         "## Preprocessing (stored in the checkpoint)",
         f"In-plane resampling to {DEFAULT_PREPROCESSOR['target_spacing_yx_mm']} mm, a "
         f"{DEFAULT_PREPROCESSOR['crop_size_yx']} pixel window around the heart (located by a first, wide pass "
-        "of the model), percentile (1-99) intensity normalisation per volume. Inference keeps the largest "
+        "of the model), percentile (1-99) intensity normalisation per volume. No test-time flips (the model is
+not trained with flips, which swap LV and RV sides). Inference keeps the largest "
         "connected component per structure and maps labels back to the study's grid.",
         "",
         "## Training",

@@ -66,7 +66,7 @@ def export_bundle(path, model: torch.nn.Module, preprocessor: Preprocessor, cont
     return path
 
 
-def load_bundle_file(path, test_time_flips: bool = True) -> SliceModelBundle:
+def load_bundle_file(path, test_time_flips: bool = False) -> SliceModelBundle:
     """Load a zoo checkpoint from any path, safely (no pickled code is executed)."""
     bundle = torch.load(path, map_location="cpu", weights_only=True)
     if bundle.get("format") != "cardiolab-zoo-1":
@@ -80,7 +80,7 @@ def load_bundle_file(path, test_time_flips: bool = True) -> SliceModelBundle:
                             test_time_flips=test_time_flips, name=Path(path).stem)
 
 
-def load(name: str = DEFAULT, test_time_flips: bool = True) -> SliceModelBundle:
+def load(name: str = DEFAULT, test_time_flips: bool = False) -> SliceModelBundle:
     return load_bundle_file(checkpoint_path(name), test_time_flips=test_time_flips)
 
 
