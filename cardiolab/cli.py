@@ -184,11 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from cardiolab.data.datasets import DatasetNotFound
     from cardiolab.data.errors import CineLoadError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CineLoadError as error:
-        print(f"cardiolab {args.command}: error: {error}", file=sys.stderr)
+    except (CineLoadError, DatasetNotFound, KeyError) as error:
+        # Input the user can fix (a file, a data set, a model name): one line, no traceback.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"cardiolab {args.command}: error: {message}", file=sys.stderr)
         return 2

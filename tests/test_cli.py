@@ -64,3 +64,10 @@ def test_phantom_command_writes_an_image_its_labels_and_truth(tmp_path):
     assert info["n_frames"] == 10 and info["n_slices"] == 6 and len(info["labelled_frames"]) == 10
     truth = json.loads((tmp_path / "ph_truth.json").read_text())
     assert truth["lv_ef_pct"] == pytest.approx(40, abs=0.5)
+
+
+def test_an_unknown_model_name_is_one_clear_line(tmp_path):
+    path = save_nifti(tmp_path / "cine.nii.gz", np.zeros((3, 2, 16, 16), np.float32), spacing=(8, 1.5, 1.5))
+    result = run_cli("analyze", path, "--model", "no_such_model", "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "no bundled model 'no_such_model'" in result.stderr and "Traceback" not in result.stderr
