@@ -8,13 +8,21 @@ default_acdc
     (thesis Ch. 5) at reduced width, over 2.5D input (each slice with its two
     neighbours as channels), trained on the ED and ES frames of 80 ACDC training
     patients (the stratified ``fold0_train`` split) and measured on the other 20
-    (``holdout20``), with test-time flips.
+    (``holdout20``).
+
+esed_phantom, unet4d_phantom, fcslstm_phantom, stcnn_phantom
+    The temporal models (ES/ED detector, 4D U-net, FCSLSTM, LVQuan CNN) at their
+    ``small`` size, trained and validated on synthetic phantom studies (see the
+    section "Phantom recipes" below).
 """
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from cardiolab import models
 from cardiolab.data import datasets
@@ -104,8 +112,8 @@ def default_model_card(model, training: dict, results: dict, n_val: int) -> str:
         "## Preprocessing (stored in the checkpoint)",
         f"In-plane resampling to {DEFAULT_PREPROCESSOR['target_spacing_yx_mm']} mm, a "
         f"{DEFAULT_PREPROCESSOR['crop_size_yx']} pixel window around the heart (located by a first, wide pass "
-        "of the model), percentile (1-99) intensity normalisation per volume. No test-time flips (the model is
-not trained with flips, which swap LV and RV sides). Inference keeps the largest "
+        "of the model), percentile (1-99) intensity normalisation per volume. No test-time flips (the model is "
+        "not trained with flips, which swap LV and RV sides). Inference keeps the largest "
         "connected component per structure and maps labels back to the study's grid.",
         "",
         "## Training",
@@ -135,3 +143,260 @@ not trained with flips, which swap LV and RV sides). Inference keeps the largest
 
 
 RECIPES = {"default_acdc": train_default_acdc}
+
+
+# =====================================================================================
+# Phantom recipes: the temporal models, trained on synthetic studies.
+#
+# The phantom (`cardiolab.data.phantom.make_phantom`) draws a heart from a seed and labels
+# every frame, so these recipes need no download and carry no data licence. Training
+# studies use seeds 0 .. n_train - 1, validation studies seeds VAL_SEED_START ..
+# VAL_SEED_START + n_val - 1: the two sets never share a heart. ``seed`` seeds the
+# training run (weights, sampling order), not the phantoms, so the data stay the same
+# when only the run's seed changes. Every recipe trains the model's ``small`` size, scores
+# the best epoch's weights on the validation studies with the task's own ``validate``, and
+# writes ``<out_dir>/<name>.pt`` (a zoo checkpoint, `cardiolab.zoo.load_model`) and
+# ``<out_dir>/<name>.md`` (its model card). Default sizes keep each recipe to a few
+# minutes on a 2-core CPU.
+# =====================================================================================
+VAL_SEED_START = 100_000  # first validation phantom seed: far above any training seed
+LABEL_MAP = {0: "background", 1: "LV cavity", 2: "LV myocardium", 3: "RV cavity"}
+
+
+def phantom_studies(n_studies: int, first_seed: int, options: dict) -> list:
+    """``n_studies`` phantoms with consecutive seeds from ``first_seed`` (labels on every frame)."""
+    from cardiolab.data.phantom import make_phantom
+
+    return [make_phantom(seed=first_seed + index, **options) for index in range(n_studies)]
+
+
+def _check_phantom_arguments(epochs, n_train, n_val) -> None:
+    for name, value in (("epochs", epochs), ("n_train", n_train), ("n_val", n_val)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if n_train > VAL_SEED_START:
+        raise ValueError(f"n_train must be at most {VAL_SEED_START} so that training and validation seeds differ")
+
+
+def _run_phantom_recipe(name: str, model, task, train_set, val_set, train_config: TrainConfig, *, resume: bool,
+                        preprocessing: dict, data: dict, extra: dict, export_to) -> dict:
+    """Train, score the best epoch on the validation set, export checkpoint and card: the shared steps."""
+    from torch.utils.data import DataLoader
+
+    from cardiolab.train.engine import resolve_device
+    from cardiolab.zoo import export_model
+
+    out_dir = Path(train_config.out_dir)
+    started = time.time()
+    fit(model, task, train_set, train_config, val_set=val_set, resume=resume)
+    training_minutes = (time.time() - started) / 60
+    best = load_checkpoint(out_dir / "best.pt")
+    model.load_state_dict(best["model"])
+    device = resolve_device(train_config.device)
+    model = model.to(device).eval()
+    with torch.no_grad():  # the task's own validation, on the best weights
+        metrics = task.validate(model, DataLoader(val_set, batch_size=train_config.batch_size), device)
+    model = model.cpu()
+    training = {"data": data, "task": type(task).__name__, "epochs": train_config.epochs, "best_epoch": best["epoch"],
+                "monitor": train_config.monitor, "optimizer": train_config.optimizer, "lr": train_config.lr,
+                "batch_size": train_config.batch_size, "seed": train_config.seed,
+                "minutes": round(training_minutes, 2),
+                "command": f"cardiolab train --recipe {name} --epochs {train_config.epochs} --seed {train_config.seed}"}
+    task_kind = models.spec(model.model_name).task
+    card = phantom_model_card(name, model, training, metrics, preprocessing)
+    bundle_path = export_model(out_dir / f"{name}.pt", model, task=task_kind, preprocessing=preprocessing,
+                               metrics=metrics, training=training, extra=extra)
+    (out_dir / f"{name}.md").write_text(card)
+    (out_dir / "validation_metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    if export_to:
+        export_model(export_to, model, task=task_kind, preprocessing=preprocessing, metrics=metrics,
+                     training=training, extra=extra)
+        Path(export_to).with_suffix(".md").write_text(card)
+    return {"metrics": metrics, "bundle": str(bundle_path), "card": str(out_dir / f"{name}.md"), "training": training}
+
+
+def phantom_model_card(name: str, model, training: dict, metrics: dict, preprocessing: dict) -> str:
+    """A short Markdown model card: architecture, data, training, how to reproduce, validation scores."""
+    model_spec = models.spec(model.model_name)
+    n_parameters = sum(p.numel() for p in model.parameters())
+    data = training["data"]
+    rows = [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
+            for key, value in metrics.items()]
+    return "\n".join([
+        f"# Model card: `{name}`",
+        "",
+        "## Architecture",
+        f"`{model.model_name}` ({model_spec.paper}), size `small`: config `{dict(model.config.__dict__)}`, "
+        f"{n_parameters / 1e3:.1f} k parameters. Input {model_spec.input_layout}; output {model_spec.output_layout}.",
+        "",
+        "## Data",
+        f"Synthetic phantom studies (`cardiolab.data.phantom.make_phantom`, options `{data['phantom']}`): "
+        f"{data['n_train']} training studies (seeds {data['train_seeds']}), {data['n_val']} validation studies "
+        f"(seeds {data['val_seeds']}). Generated on the fly: no real patient data, no licence restriction.",
+        f"Preprocessing (stored in the checkpoint): `{preprocessing}`.",
+        "",
+        "## Training",
+        f"Task `{training['task']}`, {training['optimizer']} (lr {training['lr']}), batch {training['batch_size']}, "
+        f"{training['epochs']} epochs (best epoch {training['best_epoch']} by `{training['monitor']}`), "
+        f"seed {training['seed']}, {training['minutes']} min.",
+        f"Reproduce: `{training['command']}` (defaults: `cardiolab train --recipe {name}`).",
+        "",
+        "## Validation (the best epoch's weights, on the validation phantoms)",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *rows,
+        "",
+        "A phantom is far simpler than a patient: these numbers show that the model learns its task, "
+        "not how well it would do on real scans.",
+        "",
+    ])
+
+
+def _phantom_data(options: dict, n_train: int, n_val: int) -> dict:
+    return {"source": "synthetic phantom", "phantom": dict(options), "n_train": n_train, "n_val": n_val,
+            "train_seeds": f"0..{n_train - 1}", "val_seeds": f"{VAL_SEED_START}..{VAL_SEED_START + n_val - 1}"}
+
+
+# --- esed_phantom: ES/ED frame detection, [thesis] Ch. 7 --------------------------------------
+# One cycle length for every study, so sequences share a batch (the thesis grouped cases by T).
+ESED_PHANTOM = dict(n_frames=20, n_slices=8, size=(96, 96))
+# small esed_detector: 64 px images; 3 mm pixels keep the thesis' ~180 mm field of view (176 px at 1 mm)
+ESED_PREPROCESSOR = dict(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(64, 64), normalisation="minmax",
+                         normalise_per="frame")
+
+
+def train_esed_phantom(out_dir="runs/esed_phantom", epochs=30, seed=0, device="auto", resume=False, n_train=48,
+                       n_val=12, batch_size=4, lr=1e-3, phantom=None, export_to=None) -> dict:
+    """ES/ED detector on phantom cycles; validation: aFD (frames) of ES and ED, naive and central."""
+    from cardiolab.train.pipelines import EventSamplingConfig, EventSequenceDataset
+    from cardiolab.train.tasks import EventDetectionTask
+
+    _check_phantom_arguments(epochs, n_train, n_val)
+    options = {**ESED_PHANTOM, **(phantom or {})}
+    preprocessor = Preprocessor(**ESED_PREPROCESSOR)
+    # The thesis' translation of +-44 px of 176 is a quarter of the image: +-16 px of 64.
+    train_sampling = EventSamplingConfig(preprocessor=preprocessor)
+    train_sampling.affine.translation_px = 16
+    train_set = EventSequenceDataset(phantom_studies(n_train, 0, options), train_sampling)
+    val_set = EventSequenceDataset(phantom_studies(n_val, VAL_SEED_START, options),
+                                   EventSamplingConfig(preprocessor=preprocessor, augment=False))
+    model = models.create("esed_detector", size="small")
+    config = TrainConfig(model="esed_detector", optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size,
+                         seed=seed, out_dir=str(out_dir), device=device, monitor="val_afd", monitor_mode="min")
+    from cardiolab.losses.event_losses import EVENT_CLASSES
+
+    return _run_phantom_recipe("esed_phantom", model, EventDetectionTask(), train_set, val_set, config, resume=resume,
+                               preprocessing={**asdict(preprocessor), "projection": "median over inner slices"},
+                               data=_phantom_data(options, n_train, n_val),
+                               extra={"classes": list(EVENT_CLASSES), "central_threshold": 0.9}, export_to=export_to)
+
+
+# --- unet4d_phantom: sparsely labelled 4D segmentation, [seed 000] ---------------------------
+UNET4D_PHANTOM = dict(n_frames=16, n_slices=8, size=(96, 96))
+# 2.5 mm pixels and a 64 px plane (160 mm) around the heart; random 4D crops are taken inside it
+UNET4D_PREPROCESSOR = dict(target_spacing_yx_mm=(2.5, 2.5), crop_size_yx=(64, 64), normalisation="percentile",
+                           normalise_per="volume")
+UNET4D_CROP = (8, 8, 48, 48)  # (T, Z, Y, X); small unet4d needs multiples of 4
+
+
+def train_unet4d_phantom(out_dir="runs/unet4d_phantom", epochs=10, seed=0, device="auto", resume=False, n_train=16,
+                         n_val=4, batch_size=2, lr=1e-3, crops_per_study=4, sparse_labels=True, phantom=None,
+                         export_to=None) -> dict:
+    """4D U-net on phantom cycles; validation: Dice per structure on the labelled frames.
+
+    ``sparse_labels``: keep the labels of ED and ES only, as [seed 000] trains on
+    sparsely labelled sequences (the phantom labels every frame); validation is scored on
+    the same two frames.
+    """
+    from cardiolab.train.pipelines import CropSamplingConfig, Crop4dDataset
+    from cardiolab.train.tasks import SparseSegmentation4dTask
+
+    _check_phantom_arguments(epochs, n_train, n_val)
+    options = {**UNET4D_PHANTOM, **(phantom or {})}
+    preprocessor = Preprocessor(**UNET4D_PREPROCESSOR)
+
+    def prepared(studies):
+        if sparse_labels:
+            for study in studies:
+                study.labels = {t: study.labels[t] for t in (study.ed_frame, study.es_frame)}
+        return studies
+
+    train_set = Crop4dDataset(prepared(phantom_studies(n_train, 0, options)),
+                              CropSamplingConfig(crop_size=UNET4D_CROP, crops_per_study=crops_per_study,
+                                                 preprocessor=preprocessor), seed=seed)
+    val_set = Crop4dDataset(prepared(phantom_studies(n_val, VAL_SEED_START, options)),
+                            CropSamplingConfig(crop_size=UNET4D_CROP, deterministic=True, preprocessor=preprocessor),
+                            seed=seed)
+    model = models.create("unet4d", size="small")
+    config = TrainConfig(model="unet4d", optimizer="adam", lr=lr, schedule="poly", epochs=epochs,
+                         batch_size=batch_size, seed=seed, out_dir=str(out_dir), device=device, monitor="val_dice",
+                         monitor_mode="max", channels_last=False)
+    return _run_phantom_recipe("unet4d_phantom", model, SparseSegmentation4dTask(), train_set, val_set, config,
+                               resume=resume, preprocessing=asdict(preprocessor),
+                               data={**_phantom_data(options, n_train, n_val), "sparse_labels": sparse_labels},
+                               extra={"label_map": dict(LABEL_MAP), "crop_size_tzyx": UNET4D_CROP},
+                               export_to=export_to)
+
+
+# --- fcslstm_phantom: one slice over time, [seed 004] ----------------------------------------
+FCSLSTM_PHANTOM = dict(n_frames=20, n_slices=8, size=(96, 96))
+# fcslstm needs Y and X divisible by 32: a 64 px plane at 3 mm (192 mm)
+FCSLSTM_PREPROCESSOR = dict(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(64, 64), normalisation="percentile",
+                            normalise_per="volume")
+FCSLSTM_WINDOW = 8  # frames per training sample (validation: the whole cycle)
+
+
+def train_fcslstm_phantom(out_dir="runs/fcslstm_phantom", epochs=15, seed=0, device="auto", resume=False,
+                          n_train=16, n_val=4, batch_size=4, lr=1e-3, phantom=None, export_to=None) -> dict:
+    """FCSLSTM on phantom slice sequences; validation: Dice per structure over every frame of the cycle."""
+    from cardiolab.train.pipelines import SequenceSamplingConfig, SequenceSliceDataset
+    from cardiolab.train.tasks import SequenceSegmentationTask
+
+    _check_phantom_arguments(epochs, n_train, n_val)
+    options = {**FCSLSTM_PHANTOM, **(phantom or {})}
+    preprocessor = Preprocessor(**FCSLSTM_PREPROCESSOR)
+    train_set = SequenceSliceDataset(phantom_studies(n_train, 0, options),
+                                     SequenceSamplingConfig(preprocessor=preprocessor, n_frames=FCSLSTM_WINDOW,
+                                                            augment=True), seed=seed)
+    val_set = SequenceSliceDataset(phantom_studies(n_val, VAL_SEED_START, options),
+                                   SequenceSamplingConfig(preprocessor=preprocessor, skip_empty_slices=1.0), seed=seed)
+    # [seed 004] Sec. 2.3: class weights from the training set's pixel counts
+    task = SequenceSegmentationTask(class_counts=tuple(int(n) for n in train_set.class_counts()))
+    model = models.create("fcslstm", size="small")
+    config = TrainConfig(model="fcslstm", optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, seed=seed,
+                         out_dir=str(out_dir), device=device, monitor="val_dice", monitor_mode="max")
+    return _run_phantom_recipe("fcslstm_phantom", model, task, train_set, val_set, config, resume=resume,
+                               preprocessing=asdict(preprocessor), data=_phantom_data(options, n_train, n_val),
+                               extra={"label_map": dict(LABEL_MAP), "train_window_frames": FCSLSTM_WINDOW},
+                               export_to=export_to)
+
+
+# --- stcnn_phantom: LV quantification indices and phase, [seed 001] ---------------------------
+STCNN_PHANTOM = dict(n_frames=20, n_slices=8, size=(96, 96))
+
+
+def train_stcnn_phantom(out_dir="runs/stcnn_phantom", epochs=10, seed=0, device="auto", resume=False, n_train=16,
+                        n_val=4, batch_size=16, lr=1e-3, phantom=None, export_to=None) -> dict:
+    """Spatio-temporal CNN on phantom LV slices (every slice with LV cavity); validation: MAE (mm2/mm), phase error."""
+    from cardiolab.models.stcnn_lvquan import INDEX_NAMES
+    from cardiolab.train.pipelines import LVQuanDataset, LVQuanSamplingConfig
+    from cardiolab.train.tasks import LVQuanTask
+
+    _check_phantom_arguments(epochs, n_train, n_val)
+    options = {**STCNN_PHANTOM, **(phantom or {})}
+    model = models.create("stcnn_lvquan", size="small")
+    sampling = LVQuanSamplingConfig(kappa=model.config.kappa, image_size=model.config.image_size, slices="all")
+    train_set = LVQuanDataset(phantom_studies(n_train, 0, options), sampling)
+    val_set = LVQuanDataset(phantom_studies(n_val, VAL_SEED_START, options), sampling)
+    config = TrainConfig(model="stcnn_lvquan", optimizer="adam", lr=lr, weight_decay=1e-4, epochs=epochs,
+                         batch_size=batch_size, seed=seed, out_dir=str(out_dir), device=device, monitor="val_loss",
+                         monitor_mode="min")
+    return _run_phantom_recipe("stcnn_phantom", model, LVQuanTask(), train_set, val_set, config, resume=resume,
+                               preprocessing=asdict(sampling), data=_phantom_data(options, n_train, n_val),
+                               extra={"index_names": list(INDEX_NAMES), "phases": ["diastole", "systole"]},
+                               export_to=export_to)
+
+
+RECIPES.update({"esed_phantom": train_esed_phantom, "unet4d_phantom": train_unet4d_phantom,
+                "fcslstm_phantom": train_fcslstm_phantom, "stcnn_phantom": train_stcnn_phantom})

@@ -1,0 +1,152 @@
+"""Phantom training recipes and generic zoo checkpoints (`export_model`, `load_model`).
+
+Each recipe runs with tiny overrides (one epoch, two training phantoms, one validation
+phantom, small phantoms), so these tests check the plumbing (train, validate, export,
+reload), not the accuracy.
+"""
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from cardiolab import models
+from cardiolab.cli import main as cli_main
+from cardiolab.data.preprocess import Preprocessor
+from cardiolab.train import recipes
+from cardiolab.train.recipes import RECIPES, VAL_SEED_START
+from cardiolab.zoo import ZOO_FORMAT, export_bundle, export_model, load_model
+
+TINY_PHANTOM = dict(n_frames=8, n_slices=4, size=(64, 64))
+PHANTOM_RECIPES = {"esed_phantom": "esed_detector", "unet4d_phantom": "unet4d",
+                   "fcslstm_phantom": "fcslstm", "stcnn_phantom": "stcnn_lvquan"}
+
+
+@pytest.fixture(scope="module")
+def recipe_runs(tmp_path_factory):
+    runs = {}
+    for name in PHANTOM_RECIPES:
+        out_dir = tmp_path_factory.mktemp(name)
+        result = RECIPES[name](out_dir=str(out_dir), epochs=1, seed=0, device="cpu", n_train=2, n_val=1,
+                               phantom=TINY_PHANTOM)
+        runs[name] = (out_dir, result)
+    return runs
+
+
+@pytest.mark.parametrize("name", sorted(PHANTOM_RECIPES))
+def test_recipe_writes_a_safe_checkpoint_that_reloads_its_best_weights(recipe_runs, name):
+    out_dir, result = recipe_runs[name]
+    raw = torch.load(out_dir / f"{name}.pt", weights_only=True)  # raises on any pickled object
+    assert raw["format"] == ZOO_FORMAT and raw["model_name"] == PHANTOM_RECIPES[name]
+    assert raw["task"] == models.spec(PHANTOM_RECIPES[name]).task
+    assert all(value.dtype != torch.float32 for value in raw["state_dict"].values())  # stored as float16
+    model, meta = load_model(out_dir / f"{name}.pt")
+    assert not model.training
+    best = torch.load(out_dir / "best.pt", weights_only=True)["model"]
+    for key, value in model.state_dict().items():  # the exported weights are the best epoch's, to fp16 precision
+        assert torch.allclose(value.double(), best[key].double(), rtol=1e-3, atol=1e-3), key
+    assert meta["metrics"] == result["metrics"] and meta["metrics"]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in meta["metrics"].values())
+    data = meta["training"]["data"]
+    assert data["n_train"] == 2 and data["n_val"] == 1 and data["val_seeds"].startswith(str(VAL_SEED_START))
+
+
+@pytest.mark.parametrize("name", sorted(PHANTOM_RECIPES))
+def test_recipe_writes_a_model_card_with_command_and_metrics(recipe_runs, name):
+    out_dir, result = recipe_runs[name]
+    card = (out_dir / f"{name}.md").read_text()
+    assert f"cardiolab train --recipe {name}" in card
+    assert "phantom" in card.lower() and "licence" in card.lower()
+    for metric in result["metrics"]:
+        assert f"| {metric} |" in card
+
+
+def test_loaded_event_detector_reproduces_its_stored_validation_metrics(recipe_runs):
+    """Validate the reloaded model on freshly generated validation phantoms: same scores as stored."""
+    from torch.utils.data import DataLoader
+
+    from cardiolab.train.pipelines import EventSamplingConfig, EventSequenceDataset
+    from cardiolab.train.tasks import EventDetectionTask
+
+    out_dir, _ = recipe_runs["esed_phantom"]
+    model, meta = load_model(out_dir / "esed_phantom.pt")
+    preprocessing = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["preprocessing"].items()
+                     if k != "projection"}
+    studies = recipes.phantom_studies(1, VAL_SEED_START, meta["training"]["data"]["phantom"])
+    val_set = EventSequenceDataset(studies, EventSamplingConfig(preprocessor=Preprocessor(**preprocessing), augment=False))
+    with torch.no_grad():
+        scores = EventDetectionTask().validate(model, DataLoader(val_set, batch_size=1), torch.device("cpu"))
+    assert scores["afd_es_naive"] == meta["metrics"]["afd_es_naive"]
+    assert scores["loss"] == pytest.approx(meta["metrics"]["loss"], abs=1e-2)  # fp16 weights
+
+
+def test_export_model_round_trips_tuple_configs_stored_as_lists(tmp_path):
+    model = models.create("fcslstm", size="small", block_widths=(2, 4, 4, 8, 8))
+    path = export_model(tmp_path / "m.pt", model, task="segmentation", preprocessing={"crop_size_yx": (64, 64)},
+                        metrics={"dice": 0.5}, training={"epochs": 0})
+    bundle = torch.load(path, weights_only=True)
+    bundle["model_config"] = {k: list(v) if isinstance(v, tuple) else v for k, v in bundle["model_config"].items()}
+    torch.save(bundle, path)  # as a writer that turns tuples into lists (JSON) would leave it
+    loaded, meta = load_model(path)
+    assert loaded.config.block_widths == (2, 4, 4, 8, 8) and meta["preprocessing"]["crop_size_yx"] == (64, 64)
+    image = torch.randn(1, 1, 2, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(image), model.half().float().eval()(image), atol=1e-4)
+
+
+def test_slice_bundles_load_through_load_model_too(tmp_path):
+    model = models.create("pspunet", size="small", in_channels=3, base_filters=4)
+    path = export_bundle(tmp_path / "s.pt", model, Preprocessor(crop_size_yx=(48, 48)), 3, metrics={}, training={})
+    loaded, meta = load_model(path)
+    assert meta["context"] == 3 and meta["task"] == "segmentation" and loaded.config.base_filters == 4
+
+
+def test_load_model_refuses_files_that_are_not_zoo_checkpoints(tmp_path, recipe_runs):
+    plain = tmp_path / "weights.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    training_checkpoint = recipe_runs["esed_phantom"][0] / "last.pt"
+    for path in (plain, text, training_checkpoint):
+        with pytest.raises(ValueError, match="not a cardiolab zoo checkpoint"):
+            load_model(path)
+    with pytest.raises(KeyError):
+        load_model("no_such_bundled_model")
+
+
+def test_recipes_validate_their_sizes(tmp_path):
+    with pytest.raises(ValueError, match="n_train"):
+        recipes.train_esed_phantom(out_dir=str(tmp_path), n_train=0)
+
+
+def test_cli_lists_every_recipe_without_importing_torch():
+    from cardiolab.cli import RECIPE_NAMES
+
+    assert sorted(RECIPE_NAMES) == sorted(RECIPES)
+    help_text = subprocess.run([sys.executable, "-m", "cardiolab", "train", "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    for name in PHANTOM_RECIPES:
+        assert name in help_text
+    probe = "import sys; from cardiolab.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_cli_rejects_an_unknown_recipe_in_one_line(capsys):
+    assert cli_main(["train", "--recipe", "nope"]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
+
+
+def test_cli_train_passes_only_the_options_a_recipe_accepts(monkeypatch, tmp_path, capsys):
+    received = {}
+
+    def fake_recipe(out_dir="x", epochs=1, seed=0, device="auto", resume=False):
+        received.update(out_dir=out_dir, epochs=epochs, seed=seed, device=device, resume=resume)
+        return {"metrics": {"afd": 0.25}, "bundle": "b.pt", "card": "b.md"}
+
+    monkeypatch.setitem(RECIPES, "esed_phantom", fake_recipe)
+    code = cli_main(["train", "--recipe", "esed_phantom", "--out", str(tmp_path), "--epochs", "3",
+                     "--data-root", "ignored"])
+    assert code == 0 and received == {"out_dir": str(tmp_path), "epochs": 3, "seed": 0, "device": "auto",
+                                      "resume": False}
+    assert "afd" in capsys.readouterr().out
