@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardiolab.clinical import CardiacFunction, cardiac_function, to_json, volumes_csv
+from cardiolab.clinical import CardiacFunction, cardiac_function, volumes_csv
 from cardiolab.data import CineStudy, load_cine, save_nifti
 from cardiolab.inference import SliceModelBundle, segment_study
 
@@ -51,20 +51,10 @@ class AnalysisResult:
             "volumes": out / "volumes.csv",
             "plot": out / "volume_curve.html",
         }
-        paths["report"].write_text(json.dumps(self.report(), indent=2, default=_json_default))
+        paths["report"].write_text(json.dumps(self.report(), indent=2))  # to_dict() is JSON-ready
         volumes_csv(self.function, paths["volumes"])
         volume_curve_figure(self.function).write_html(paths["plot"], include_plotlyjs="cdn")
         return paths
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def format_value(value, unit: str, digits: int = 1) -> str:
