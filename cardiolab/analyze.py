@@ -7,7 +7,12 @@
     result.write("out/")       # report.json, segmentation.nii.gz, volumes.csv, volume_curve.html
 
 ``cardiolab analyze STUDY --out DIR`` does the same from the command line.
-ED and ES come from the data where it says them, else from the LV volume curve.
+
+``model`` is any segmentation model of the zoo (the 2.5D ``default``, or a temporal
+segmenter such as ``unet4d``), a zoo checkpoint path, or a loaded bundle/predictor.
+ED and ES come from the data where it says them, else from the LV volume curve, or,
+with ``events_model="esed_detector"`` (any events model of the zoo), from that
+network's ES/ED detection (thesis Ch. 7).
 """
 from __future__ import annotations
 
@@ -81,33 +86,54 @@ def volume_curve_figure(function: CardiacFunction):
     return figure
 
 
-def resolve_model(model) -> SliceModelBundle:
-    """A bundle from a zoo name ("default"), a checkpoint path, or a bundle itself."""
+def resolve_model(model, task: str = "segmentation"):
+    """A `SliceModelBundle` (run directly) or a `cardiolab.predict.Predictor` of the wanted task,
+    from a zoo name ("default"), a checkpoint path, or a loaded bundle/predictor."""
     if isinstance(model, SliceModelBundle):
         return model
-    from cardiolab import zoo
+    from cardiolab.predict import Predictor, load_predictor
 
-    if isinstance(model, (str, Path)) and Path(model).suffix == ".pt" and Path(model).is_file():
-        return zoo.load_bundle_file(model)
-    return zoo.load(str(model))
+    predictor = model if isinstance(model, Predictor) else load_predictor(model)
+    if predictor.task != task:
+        raise ValueError(f"model {predictor.name!r} is a {predictor.task} model; this step needs a {task} model")
+    return predictor
 
 
-def analyze_study(study, model="default", device="cpu", progress: bool = False, **function_options) -> AnalysisResult:
-    """Segment every frame of ``study`` (a CineStudy or a path) and measure its function."""
+def segment_every_frame(model, study: CineStudy, device, progress) -> tuple[np.ndarray, str]:
+    """``(T, Z, Y, X)`` uint8 labels in the study's grid, and the model's name."""
+    if isinstance(model, SliceModelBundle):
+        return segment_study(model, study, device=device, progress=progress), model.name
+    return model.predict(study, device=device, progress=progress).segmentation, model.name
+
+
+def analyze_study(study, model="default", device="cpu", progress=False, events_model=None,
+                  **function_options) -> AnalysisResult:
+    """Segment every frame of ``study`` (a CineStudy or a path) and measure its function.
+
+    progress: False, True (a progress bar) or a callable ``progress(done, total)``.
+    events_model: None (ED/ES from the data, else the LV volume curve) or an events
+        model of the zoo (e.g. ``"esed_detector"``) whose detected ED and ES are used.
+    """
     started = time.perf_counter()
     timings = {}
     if not isinstance(study, CineStudy):
         study = load_cine(study)
         timings["load"] = time.perf_counter() - started
-    bundle = resolve_model(model)
+    segmenter = resolve_model(model)
     timings["model"] = time.perf_counter() - started - sum(timings.values())
-    segmentation = segment_study(bundle, study, device=device, progress=progress)
+    segmentation, model_name = segment_every_frame(segmenter, study, device, progress or None)
     timings["segmentation"] = time.perf_counter() - started - sum(timings.values())
+    if events_model is not None:
+        events = resolve_model(events_model, task="events").predict(study, device=device).events
+        function_options = {"ed_frame": events["ed_frame"], "es_frame": events["es_frame"], **function_options}
+        timings["events"] = time.perf_counter() - started - sum(timings.values())
     # Measure the study as if it were labelled by the model: its timing, ED/ES and
     # patient facts (height, weight, heart rate) all come along.
     segmented = dataclasses.replace(study, labels={t: segmentation[t] for t in range(study.n_frames)})
     function = cardiac_function(segmented, **function_options)
+    if events_model is not None:
+        function.ed_es_source = f"detected by {events_model}"
     timings["measures"] = time.perf_counter() - started - sum(timings.values())
     runtime = time.perf_counter() - started
-    return AnalysisResult(study=study, segmentation=segmentation, function=function, model=bundle.name,
+    return AnalysisResult(study=study, segmentation=segmentation, function=function, model=model_name,
                           runtime_s=runtime, timings_s={k: round(v, 3) for k, v in timings.items()})

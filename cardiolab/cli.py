@@ -90,7 +90,8 @@ def cmd_demo(args) -> int:
 def cmd_analyze(args) -> int:
     from cardiolab.analyze import analyze_study, format_value
 
-    result = analyze_study(args.study, model=args.model, device=args.device, progress=True)
+    result = analyze_study(args.study, model=args.model, device=args.device, progress=True,
+                           events_model=args.events_model)
     paths = result.write(args.out)
     f = result.function
     print(f"LVEF {format_value(f.lv_ef_pct, '%')}  LVEDV {format_value(f.lv_edv_ml, 'ml')}  LVESV {format_value(f.lv_esv_ml, 'ml')}  "
@@ -110,7 +111,8 @@ def cmd_train(args) -> int:
         raise KeyError(f"unknown recipe {args.recipe!r}; recipes: {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[args.recipe]
     options = {"out_dir": args.out, "epochs": args.epochs, "seed": args.seed, "device": args.device,
-               "resume": args.resume, "data_root": args.data_root}
+               "resume": args.resume, "data_root": args.data_root,
+               "pseudo_cine_patients": args.pseudo_cine_patients}
     accepted = inspect.signature(recipe).parameters  # e.g. the phantom recipes take no data_root
     results = recipe(**{k: v for k, v in options.items() if v is not None and k in accepted})
     if "summary" in results:  # a segmentation recipe measured on patients
@@ -172,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("study", help="4D NIfTI, DICOM folder or zip, or ACDC patient folder")
     analyze.add_argument("--model", default="default", help="a bundled model name or a zoo checkpoint (.pt)")
     analyze.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    analyze.add_argument("--events-model", default=None,
+                         help="take ED and ES from this events model of the zoo (e.g. esed_detector), "
+                              "not from the volume curve")
     analyze.add_argument("--out", required=True, help="folder for report.json, segmentation.nii.gz, volumes.csv, plot")
     analyze.set_defaults(func=cmd_analyze)
 
@@ -184,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--device", default=None)
     train.add_argument("--data-root", default=None, help="ACDC folder (default: $CARDIOLAB_ACDC); ACDC recipes only")
+    train.add_argument("--pseudo-cine-patients", type=int, default=None,
+                       help="phantom recipes: also train on ACDC pseudo-cine cycles of this many patients")
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     train.set_defaults(func=cmd_train)
 
@@ -195,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--out", default="results.json")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    from cardiolab.notebooks import add_notebook_commands  # `cardiolab notebooks run|sweep|list`
+
+    add_notebook_commands(sub)
     return parser
 
 

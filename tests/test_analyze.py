@@ -109,3 +109,37 @@ def test_a_2d_slice_model_runs_through_the_same_inference(phantom):
     bundle = SliceModelBundle(Slice2d(), Preprocessor(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(48, 48)), 3, False)
     labels = segment_study(bundle, phantom, locate=False)
     assert labels.shape == phantom.image.shape
+
+
+@pytest.fixture(scope="module")
+def tiny_event_checkpoint(tmp_path_factory):
+    """An untrained esed_detector stored as the esed recipe stores it (plumbing, not accuracy)."""
+    from dataclasses import asdict
+
+    from cardiolab.losses.event_losses import EVENT_CLASSES
+    from cardiolab.train.recipes import ESED_PREPROCESSOR
+    from cardiolab.zoo import export_model
+
+    torch.manual_seed(0)
+    model = models.create("esed_detector", size="small")
+    path = tmp_path_factory.mktemp("zoo") / "tiny_esed.pt"
+    preprocessing = {**asdict(Preprocessor(**ESED_PREPROCESSOR)), "projection": "median over inner slices"}
+    export_model(path, model, task="events", preprocessing=preprocessing, metrics={}, training={},
+                 extra={"classes": list(EVENT_CLASSES), "central_threshold": 0.9})
+    return path
+
+
+def test_analyze_takes_ed_and_es_from_an_events_model_when_asked(tiny_bundle, tiny_event_checkpoint, phantom):
+    from cardiolab.predict import predict
+
+    events = predict(str(tiny_event_checkpoint), phantom).events
+    result = analyze_study(phantom, model=str(tiny_bundle), events_model=str(tiny_event_checkpoint))
+    assert (result.function.ed_frame, result.function.es_frame) == (events["ed_frame"], events["es_frame"])
+    assert "tiny_esed" in result.function.ed_es_source and "events" in result.timings_s
+    plain = analyze_study(phantom, model=str(tiny_bundle))
+    assert (plain.function.ed_frame, plain.function.es_frame) == (phantom.ed_frame, phantom.es_frame)
+
+
+def test_analyze_refuses_a_model_of_another_task_as_segmenter(tiny_event_checkpoint, phantom):
+    with pytest.raises(ValueError, match="events model"):
+        analyze_study(phantom, model=str(tiny_event_checkpoint))

@@ -150,3 +150,20 @@ def test_cli_train_passes_only_the_options_a_recipe_accepts(monkeypatch, tmp_pat
     assert code == 0 and received == {"out_dir": str(tmp_path), "epochs": 3, "seed": 0, "device": "auto",
                                       "resume": False}
     assert "afd" in capsys.readouterr().out
+
+
+def test_recipe_studies_add_acdc_pseudo_cine_from_disjoint_patient_splits(acdc_training):
+    options = dict(TINY_PHANTOM)
+    train, groups = recipes.recipe_studies(2, 1, options, pseudo_cine_patients=1, data_root=str(acdc_training.parent))
+    assert len(train) == 3 and set(groups) == {"phantom", "pseudo_cine"}
+    cine_train, cine_val = train[-1], groups["pseudo_cine"][0]
+    for cine in (cine_train, cine_val):
+        assert cine.info["pseudo_cine"] and cine.n_frames == options["n_frames"]
+        assert sorted(cine.labels) == list(range(options["n_frames"]))  # every frame labelled
+    # training patients come from fold0_train, validation patients from holdout20: never the same person
+    assert cine_train.info["patient"] != cine_val.info["patient"]
+
+
+def test_recipe_studies_without_pseudo_cine_are_phantoms_only():
+    train, groups = recipes.recipe_studies(2, 1, dict(TINY_PHANTOM))
+    assert len(train) == 2 and set(groups) == {"phantom"}
