@@ -143,3 +143,19 @@ def test_analyze_takes_ed_and_es_from_an_events_model_when_asked(tiny_bundle, ti
 def test_analyze_refuses_a_model_of_another_task_as_segmenter(tiny_event_checkpoint, phantom):
     with pytest.raises(ValueError, match="events model"):
         analyze_study(phantom, model=str(tiny_event_checkpoint))
+
+
+def test_folding_batch_norm_keeps_the_outputs_and_leaves_the_model_alone():
+    from cardiolab.inference import fold_batch_norm
+
+    torch.manual_seed(0)
+    model = models.create("pspunet", size="small", in_channels=3, base_filters=4, psp_branch_filters=4)
+    model.train()
+    model(torch.randn(4, 3, 1, 32, 32))  # give the running statistics non-trivial values
+    model.eval()
+    folded = fold_batch_norm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())
+    image = torch.randn(2, 3, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(image), model(image), rtol=1e-4, atol=1e-4)
