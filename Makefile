@@ -1,5 +1,5 @@
 # The two set-up commands of README.md:
-#   make app    creates .venv if missing, installs, launches the web app (until the app exists: `cardiolab demo`)
+#   make app    creates .venv if missing, installs, launches the web app (webapp/app.py)
 #   make test   creates .venv if missing, installs, runs the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -20,8 +20,9 @@ $(STAMP): $(BIN)/python requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# The web app on http://localhost:8501 (this machine only), opening on the embedded default study.
 app: $(STAMP)
-	$(BIN)/cardiolab demo
+	$(BIN)/streamlit run webapp/app.py --server.port 8501 --server.address localhost
 
 demo: $(STAMP)
 	$(BIN)/cardiolab demo
