@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 
-RECIPE_NAMES = ("default_acdc", "esed_phantom", "fcslstm_phantom", "stcnn_phantom", "unet4d_phantom")
+RECIPE_NAMES = ("default_acdc", "esed_phantom", "fcslstm_phantom", "lv_volume_acdc", "stcnn_phantom",
+                "unet4d_phantom")
 
 
 def _print_info(study, as_json: bool) -> None:
@@ -112,7 +113,7 @@ def cmd_train(args) -> int:
     recipe = RECIPES[args.recipe]
     options = {"out_dir": args.out, "epochs": args.epochs, "seed": args.seed, "device": args.device,
                "resume": args.resume, "data_root": args.data_root,
-               "pseudo_cine_patients": args.pseudo_cine_patients}
+               "pseudo_cine_patients": args.pseudo_cine_patients, "lr": args.lr, "init_from": args.init_from}
     accepted = inspect.signature(recipe).parameters  # e.g. the phantom recipes take no data_root
     results = recipe(**{k: v for k, v in options.items() if v is not None and k in accepted})
     if "summary" in results:  # a segmentation recipe measured on patients
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pseudo-cine-patients", type=int, default=None,
                        help="phantom recipes: also train on ACDC pseudo-cine cycles of this many patients")
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
+    train.add_argument("--init-from", default=None,
+                       help="default_acdc: start from this checkpoint's weights (fine-tuning, a warm restart)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a segmentation model on labelled data")

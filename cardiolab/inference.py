@@ -135,13 +135,10 @@ def _segment_prepared(bundle, study, preprocessor, device, batch_size, progress,
     image, _, record = preprocessor(study, centre_yx=centre_yx)
     n_frames, n_slices = image.shape[:2]
     stacks = np.concatenate([stack_slice_context(image[t], bundle.context) for t in range(n_frames)])  # (T*Z, ctx, Y, X)
-    probabilities = slice_probabilities(bundle, torch.from_numpy(stacks), device, batch_size, progress)
-    # argmax over the class axis is ~4x faster when classes are the innermost (channels-last) axis
-    labels = probabilities.contiguous(memory_format=torch.channels_last).argmax(dim=1)
-    labels = labels.numpy().astype(np.uint8).reshape(n_frames, n_slices, *image.shape[-2:])
-    if postprocess:
-        labels = np.stack([keep_largest_components(volume) for volume in labels])
-    return preprocessor.inverse_labels(labels, record)
+    probabilities = slice_probabilities(bundle, torch.from_numpy(stacks), device, batch_size, progress).numpy()
+    probabilities = probabilities.reshape(n_frames, n_slices, *probabilities.shape[1:])  # (T, Z, C, Y', X')
+    # The argmax is taken on the study's own grid, after interpolating the probabilities.
+    return preprocessor.inverse_argmax(probabilities, record, clean=keep_largest_components if postprocess else None)
 
 
 def locate_heart(bundle: SliceModelBundle, study: CineStudy, device="cpu", passes: int = 2):

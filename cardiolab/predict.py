@@ -37,8 +37,8 @@ Choices made here (the papers describe training, not whole-study inference)
   the crop is centred by the image-based `heart_centre_yx` (the slice bundle: by
   `locate_heart`, as `segment_study` does). The one exception is the LVQuan crop below.
 * Segmentation: class probabilities go back to the study grid with
-  `Preprocessor.inverse_probabilities` (background 1 outside the crop window), the
-  arg-max is taken there, and each structure keeps its largest connected component per
+  `Preprocessor.inverse_argmax` (linear interpolation, background 1 outside the crop
+  window), the arg-max is taken there, and each structure keeps its largest connected component per
   frame (`keep_largest_components`, as the slice inference; ``Predictor.postprocess``).
 * unet4d: time is padded circularly (a cine is one beat, as the training crops wrap),
   space with the image minimum (as `Crop4dDataset` pads). A cycle larger than
@@ -191,13 +191,10 @@ def map_to_study(preprocessor: Preprocessor, record, maps: np.ndarray, fill: flo
 def labels_from_probabilities(probabilities: np.ndarray, preprocessor: Preprocessor, record,
                               postprocess: bool) -> np.ndarray:
     """``(T, C, Z, Y', X')`` probabilities on the prepared grid -> ``(T, Z, Y, X)`` uint8 labels on the study's."""
-    labels = []
-    for frame_probabilities in probabilities:  # one frame at a time keeps the memory to one volume
-        in_study = np.stack([map_to_study(preprocessor, record, class_map, fill=1.0 if c == 0 else 0.0)
-                             for c, class_map in enumerate(frame_probabilities)])  # (C, Z, Y, X)
-        frame_labels = in_study.argmax(axis=0).astype(np.uint8)
-        labels.append(keep_largest_components(frame_labels) if postprocess else frame_labels)
-    return np.stack(labels)
+    clean = keep_largest_components if postprocess else None
+    # one frame at a time keeps the memory to one volume; inverse_argmax takes (Z, C, Y', X')
+    return np.stack([preprocessor.inverse_argmax(frame_probabilities.swapaxes(0, 1), record, clean=clean)
+                     for frame_probabilities in probabilities])
 
 
 def softmax_numpy(logits: torch.Tensor) -> np.ndarray:

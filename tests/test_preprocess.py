@@ -213,6 +213,39 @@ def test_preprocessor_forward_shapes_and_inverse_round_trip():
         pre.inverse_labels(np.zeros((2, 100, 128), np.uint8), record)
 
 
+def one_hot(labels, n_classes=4):
+    return np.stack([labels == k for k in range(n_classes)], axis=-3).astype(np.float32)  # (..., C, Y, X)
+
+
+def test_inverse_argmax_matches_resampling_the_probabilities_then_argmax():
+    study = synthetic_study(spacing_yx=1.37)
+    pre = Preprocessor(target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(64, 80))
+    _, labels, record = pre.forward(study)
+    rng = np.random.default_rng(0)
+    # smooth, noisy probabilities: one-hot labels blurred with noise (T, Z, C, Y', X')
+    probabilities = one_hot(np.stack([labels[t] for t in sorted(labels)])) + 0.3 * rng.random((2, 2, 4, 64, 80))
+    probabilities /= probabilities.sum(axis=2, keepdims=True)
+    fast = pre.inverse_argmax(probabilities, record)
+    channels = [pre.inverse_probabilities(probabilities[:, :, c], record, fill=1.0 if c == 0 else 0.0) for c in range(4)]
+    slow = np.argmax(np.stack(channels, axis=2), axis=2)
+    assert fast.shape == slow.shape == (2, 2) + study.image.shape[-2:] and fast.dtype == np.uint8
+    np.testing.assert_array_equal(fast, slow)
+
+
+def test_inverse_argmax_is_closer_to_the_truth_than_resampled_labels():
+    study = synthetic_study(spacing_yx=1.1)
+    pre = Preprocessor(target_spacing_yx_mm=(2.0, 2.0), crop_size_yx=(96, 96))
+    _, labels, record = pre.forward(study)
+    nearest = pre.inverse_labels(labels[0], record)
+    interpolated = pre.inverse_argmax(one_hot(labels[0]), record)
+    for k in STRUCTURES:
+        assert dice(interpolated == k, study.labels[0] == k) >= dice(nearest == k, study.labels[0] == k)
+    cleaned = pre.inverse_argmax(one_hot(labels[0]), record, clean=lambda volume: np.where(volume == RV_CAVITY, 0, volume))
+    assert not (cleaned == RV_CAVITY).any() and (cleaned == LV_CAVITY).any()
+    with pytest.raises(ValueError, match="probabilities must be"):
+        pre.inverse_argmax(np.zeros((2, 4, 50, 96)), record)
+
+
 def test_preprocessor_is_exact_without_resampling_when_the_crop_holds_the_heart():
     study = synthetic_study(spacing_yx=1.5)
     pre = Preprocessor(target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(96, 96), normalisation="zscore")

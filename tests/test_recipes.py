@@ -167,3 +167,39 @@ def test_recipe_studies_add_acdc_pseudo_cine_from_disjoint_patient_splits(acdc_t
 def test_recipe_studies_without_pseudo_cine_are_phantoms_only():
     train, groups = recipes.recipe_studies(2, 1, dict(TINY_PHANTOM))
     assert len(train) == 2 and set(groups) == {"phantom"}
+
+
+# --- the ACDC recipes, on two patients and one epoch ----------------------------------------------
+@pytest.mark.acdc
+def test_default_acdc_trains_fine_tunes_and_writes_a_card_against_the_targets(acdc_training, tmp_path):
+    root = str(acdc_training.parent)
+    first = recipes.train_default_acdc(out_dir=str(tmp_path / "a"), data_root=root, epochs=1, max_patients=2,
+                                       device="cpu")
+    assert first["n_cases"] == 2 and "dice_lv_ed" in first["summary"]
+    second = recipes.train_default_acdc(out_dir=str(tmp_path / "b"), data_root=root, epochs=1, max_patients=2,
+                                        device="cpu", lr=1e-4, init_from=str(tmp_path / "a" / "best.pt"))
+    card = (tmp_path / "b" / "default.md").read_text()
+    assert "--init-from" in card and "## Against the targets" in card and "Largest LVEF error" in card
+    _, meta = load_model(tmp_path / "b" / "default.pt")
+    assert meta["training"]["init_from"].endswith("best.pt")
+    assert meta["metrics"]["dice_lv_ed"]["mean"] == pytest.approx(second["summary"]["dice_lv_ed"]["mean"])
+
+
+@pytest.mark.acdc
+def test_lv_volume_acdc_exports_a_volume_model_the_predictor_and_explainer_run(acdc_training, tmp_path):
+    from cardiolab.data.phantom import make_phantom
+    from cardiolab.explain import explain
+    from cardiolab.predict import load_predictor, predict
+
+    result = recipes.train_lv_volume_acdc(out_dir=str(tmp_path), data_root=str(acdc_training.parent), epochs=1,
+                                          max_patients=2, device="cpu")
+    metrics = result["metrics"]
+    assert metrics["volume_mae_ml"] > 0 and 0.0 <= metrics["map_dice_lv"] <= 1.0
+    card = (tmp_path / "lv_volume_weak.md").read_text()
+    assert "ED and ES stacks (4)" in result["training"]["data"] and f"{metrics['volume_mae_ml']:.1f}" in card
+    predictor = load_predictor(tmp_path / "lv_volume_weak.pt")
+    study = make_phantom(seed=1, n_frames=3, n_slices=6, size=(80, 80))
+    volumes = predict(predictor, study).indices["lv_volume_ml"]
+    assert predictor.task == "volume" and volumes.shape == (3,) and (volumes >= 0).all()
+    explanation = explain(predictor, study, frame=0)
+    assert explanation.method == "model map" and explanation.cam.shape == study.image.shape[1:]
