@@ -380,3 +380,19 @@ def test_a_good_upload_replaces_the_study(app, tmp_path):
     opened = app.session_state["study"]
     assert opened.label == "upload: cine.nii.gz" and opened.study.shape == study.shape
     assert "load_error" not in app.session_state
+
+
+def test_explain_page_shows_the_weak_volume_models_own_map(app):
+    assert "lv_volume_weak" in {info.name for info in models.available_models()}  # the zoo ships one
+    app.session_state["model"] = "lv_volume_weak"
+    try:
+        app.switch_page("app_pages/explain.py").run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert not app.error, [e.value for e in app.error]
+        captions = image_captions(app)
+        assert any(caption.startswith("the model's own map of LV volume") for caption in captions), captions
+        explanation = next(value for key, value in app.session_state["explanations"].items() if key[1] == "lv_volume_weak")
+        assert explanation.cam.shape == app.session_state["study"].study.image.shape[1:]
+        assert 0.0 <= explanation.cam.min() and explanation.cam.max() <= 1.0  # a probability map, not a rescaled score
+    finally:
+        app.session_state["model"] = "default"

@@ -655,8 +655,9 @@ def lv_volume_model_card(model, training: dict, metrics: dict, preprocessing: di
         f"| Pearson r | {metrics['volume_pearson_r']:.3f} | 0.95 |",
         f"| Dice of the map (> 0.9) with the manual LV | {metrics['map_dice_lv']:.3f} | 0.72 |",
         "",
-        "A teaching model: it shows what a network learns from volumes alone. For measurements use the "
-        "default segmentation model.",
+        "A teaching model: it shows what a network learns from volumes alone, here in a short CPU run. "
+        "Its map is only as sharp as its training: next to the thesis' numbers above, read it as where the "
+        "model puts volume, not as a segmentation. For measurements use the default segmentation model.",
         "",
     ])
 
