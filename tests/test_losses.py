@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cardiolab.losses import (ClassWeightedCrossEntropy, GeneralisedDiceLoss, LVQuanLoss, SparseDiceTemporalLoss,
+from cardiolab.losses import (ClassWeightedCrossEntropy, GeneralisedDiceLoss, LVQuanLoss, MeanDiceLoss, SparseDiceTemporalLoss,
                               WeakVolumeLoss, WeightedEventCrossEntropy, WeightedEventDiceLoss, inverse_frequency_weights)
 from cardiolab.models.layers import ScanningModule
 
@@ -97,6 +97,32 @@ def test_generalised_dice_matches_monai_with_uniform_weights_and_hand_formula_wi
     per_sample = [1 - 2 * (w * (truth[b] * prob[b]).sum((1, 2, 3))).sum() / (w * (truth[b] + prob[b]).sum((1, 2, 3))).sum()
                   for b in range(2)]
     assert GeneralisedDiceLoss()(logits, labels).item() == pytest.approx(torch.stack(per_sample).mean().item(), rel=1e-5)
+
+
+def test_mean_dice_matches_monai_batch_dice_without_background_and_weighs_a_thin_structure_fully():
+    monai_losses = pytest.importorskip("monai.losses")
+    labels = torch.randint(0, 4, (2, 3, 8, 8))
+    logits = torch.randn(2, 4, 3, 8, 8, requires_grad=True)
+    reference = monai_losses.DiceLoss(softmax=True, include_background=False, batch=True, smooth_nr=1e-5, smooth_dr=1e-5)
+    value = MeanDiceLoss()(logits, labels)
+    assert value.item() == pytest.approx(reference(logits, one_hot(labels, 4)).item(), rel=1e-5)
+    assert_differentiable(value, logits)
+    assert MeanDiceLoss(from_logits=False)(one_hot(labels, 4), labels).item() == pytest.approx(0.0, abs=1e-6)
+    # a thin ring (class 2) missed entirely, the two large structures perfect
+    truth = torch.zeros(1, 32, 32, dtype=torch.long)
+    truth[:, 4:14, 4:14], truth[:, 18:30, 18:30], truth[:, 3, 3:15] = 1, 3, 2
+    prediction = one_hot(torch.where(truth == 2, 0, truth), 4)
+    assert MeanDiceLoss(from_logits=False)(prediction, truth).item() == pytest.approx(1 / 3, abs=1e-3)
+    assert GeneralisedDiceLoss(from_logits=False)(prediction, truth).item() < 0.1  # the ring barely counts there
+
+
+def test_segmentation_task_takes_either_dice_loss():
+    from cardiolab.train.tasks import SegmentationTask
+
+    assert isinstance(SegmentationTask(dice="mean").dice_loss, MeanDiceLoss)
+    assert isinstance(SegmentationTask().dice_loss, GeneralisedDiceLoss)
+    with pytest.raises(ValueError, match="dice must be one of"):
+        SegmentationTask(dice="focal")
 
 
 # --- [thesis] Ch. 7 event losses --------------------------------------------------------

@@ -239,7 +239,7 @@ def dice_by_frame(segmentation_a: np.ndarray, segmentation_b: np.ndarray, frames
     for t in frames:
         row = {"frame": int(t)}
         for name, label in STRUCTURE_LABELS.items():
-            row[name] = round(dice(segmentation_a[t], segmentation_b[t], label), 4)
+            row[name] = float(dice(segmentation_a[t], segmentation_b[t], label))  # rounded for display only
         rows.append(row)
     return rows
 

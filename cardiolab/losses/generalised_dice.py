@@ -57,3 +57,34 @@ class GeneralisedDiceLoss(nn.Module):
         overlap = ((reference * prob).sum(voxel_axes) * weights).sum(dim=1)  # (B,)
         total = ((reference + prob).sum(voxel_axes) * weights).sum(dim=1)  # (B,)
         return (1.0 - (2.0 * overlap + self.eps) / (total + self.eps)).mean()
+
+
+class MeanDiceLoss(nn.Module):
+    """1 - the mean over structures of their soft Dice, pooled over the batch.
+
+    Where the generalised Dice pools every class into one ratio (a class counts by its
+    size, so a thin myocardial ring weighs little next to two cavities), here each
+    structure's Dice counts the same, the "mean Dice" most ACDC work trains with. The
+    background is left out (``include_background=False``, as MONAI's ``DiceLoss``), and
+    the sums run over the whole batch, so a structure absent from one slice does not
+    make that slice's ratio 0/0.
+
+    Shapes: ``pred`` (B, C, ...) logits (or probabilities with ``from_logits=False``),
+    ``target`` (B, ...) class indices or (B, C, ...) one-hot.
+    """
+
+    def __init__(self, n_classes: int = 4, include_background: bool = False, from_logits: bool = True,
+                 eps: float = 1e-5):
+        super().__init__()
+        self.n_classes, self.first_class = n_classes, 0 if include_background else 1
+        self.from_logits, self.eps = from_logits, eps
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.ndim < 3 or pred.shape[1] != self.n_classes:
+            raise ValueError(f"pred must be (B, {self.n_classes}, ...), got {tuple(pred.shape)}")
+        prob = class_probabilities(pred, self.from_logits)
+        reference = one_hot_target(target, self.n_classes, prob)
+        sum_axes = (0,) + tuple(range(2, prob.ndim))  # batch and voxels: one ratio per class
+        overlap = (reference * prob).sum(sum_axes)[self.first_class:]
+        total = (reference + prob).sum(sum_axes)[self.first_class:]
+        return 1.0 - ((2.0 * overlap + self.eps) / (total + self.eps)).mean()

@@ -39,5 +39,6 @@ if run_a.segmentation is not None and run_b.segmentation is not None:
     st.subheader("Dice between the two segmentations")
     for column, (structure, value) in zip(st.columns(3), views.mean_dice(dice_rows).items()):
         column.metric(f"Dice {structure}", f"{value:.3f}", help=f"mean over {len(frames)} frames")
-    st.dataframe(dice_rows, hide_index=True)
+    st.dataframe(dice_rows, hide_index=True, column_config={name: st.column_config.NumberColumn(format="%.4f")
+                                                          for name in views.STRUCTURE_LABELS})
     ui.segmentation_viewer(opened.study, [run_a, run_b], key="compare_viewer")
