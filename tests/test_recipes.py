@@ -179,7 +179,10 @@ def test_default_acdc_trains_fine_tunes_and_writes_a_card_against_the_targets(ac
     second = recipes.train_default_acdc(out_dir=str(tmp_path / "b"), data_root=root, epochs=1, max_patients=2,
                                         device="cpu", lr=1e-4, init_from=str(tmp_path / "a" / "best.pt"))
     card = (tmp_path / "b" / "default.md").read_text()
-    assert "--init-from" in card and "## Against the targets" in card and "Largest LVEF error" in card
+    assert "--init-from" in card and "## Against the targets" in card
+    # the sentence needs two patients with a measured LVEF; after one epoch the LV may not be found
+    measured = [case for case in second["per_case"] if case["lv_ef_pct_pred"] is not None]
+    assert ("Largest LVEF error" in card) == (len(measured) >= 2)
     _, meta = load_model(tmp_path / "b" / "default.pt")
     assert meta["training"]["init_from"].endswith("best.pt")
     assert meta["metrics"]["dice_lv_ed"]["mean"] == pytest.approx(second["summary"]["dice_lv_ed"]["mean"])
@@ -203,3 +206,13 @@ def test_lv_volume_acdc_exports_a_volume_model_the_predictor_and_explainer_run(a
     assert predictor.task == "volume" and volumes.shape == (3,) and (volumes >= 0).all()
     explanation = explain(predictor, study, frame=0)
     assert explanation.method == "model map" and explanation.cam.shape == study.image.shape[1:]
+
+
+def test_largest_ef_error_names_the_worst_patient_and_skips_unmeasured_ones():
+    cases = [{"case": "p1", "group": "NOR", "lv_ef_pct_pred": 60.0, "lv_ef_pct_ref": 62.0, "dice_lv_es": 0.9},
+             {"case": "p2", "group": "HCM", "lv_ef_pct_pred": 40.0, "lv_ef_pct_ref": 70.0, "dice_lv_es": 0.5},
+             {"case": "p3", "group": "DCM", "lv_ef_pct_pred": 20.0, "lv_ef_pct_ref": 24.0, "dice_lv_es": 0.9},
+             {"case": "p4", "group": "RV", "lv_ef_pct_pred": None, "lv_ef_pct_ref": 50.0}]  # no LV found
+    sentence = recipes.largest_ef_error(cases)
+    assert sentence.startswith("Largest LVEF error: p2 (HCM), 30.0 %") and "other 2 patients 3.0 %" in sentence
+    assert recipes.largest_ef_error(cases[3:]) == ""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from itertools import islice
 from pathlib import Path
 
@@ -122,8 +122,11 @@ def largest_ef_error(per_case: list[dict]) -> str:
     """One sentence naming the held-out patient with the largest LVEF error, and the MAE without them."""
     import numpy as np
 
+    def measured(value) -> bool:  # None where the prediction has no LV to measure
+        return value is not None and bool(np.isfinite(value))
+
     errors = [(abs(case["lv_ef_pct_pred"] - case["lv_ef_pct_ref"]), case) for case in per_case
-              if np.isfinite(case["lv_ef_pct_pred"]) and np.isfinite(case["lv_ef_pct_ref"])]
+              if measured(case["lv_ef_pct_pred"]) and measured(case["lv_ef_pct_ref"])]
     if len(errors) < 2:
         return ""
     worst_error, worst = max(errors, key=lambda pair: pair[0])
@@ -544,9 +547,7 @@ def lv_volume_stacks(studies) -> list:
     `VolumeDataset` measures the frame a study calls ED, so each one-frame study names its
     only frame so (an ES frame included).
     """
-    import dataclasses
-
-    return [dataclasses.replace(study.frames([frame]), ed_frame=0, es_frame=None)
+    return [replace(study.frames([frame]), ed_frame=0, es_frame=None)
             for study in studies for frame in (study.ed_frame, study.es_frame)
             if frame is not None and frame in study.labels]
 
@@ -577,7 +578,7 @@ def lv_map_dice(model, dataset, studies, device, threshold: float = 0.9) -> floa
 def train_lv_volume_acdc(out_dir="runs/lv_volume_acdc", data_root=None, epochs=40, batch_size=5, lr=1e-3, seed=0,
                          device="auto", resume=False, max_patients=None, export_to=None) -> dict:
     """lv_volume_weak (small) on ACDC ED/ES stacks; validation: volume MAE (ml), r, map Dice."""
-    import dataclasses
+    from torch.utils.data import DataLoader
 
     from cardiolab.train.engine import resolve_device
     from cardiolab.train.pipelines import VolumeDataset, VolumeSamplingConfig
@@ -589,7 +590,7 @@ def train_lv_volume_acdc(out_dir="runs/lv_volume_acdc", data_root=None, epochs=4
     most_slices = max(study.n_slices for study in train_studies + val_studies)
     sampling = VolumeSamplingConfig(pad_slices_to=most_slices)
     train_set = VolumeDataset(train_studies, sampling)
-    val_set = VolumeDataset(val_studies, dataclasses.replace(sampling, augment=False))
+    val_set = VolumeDataset(val_studies, replace(sampling, augment=False))
     model = models.create("lv_volume_weak", size="small")
     task = WeakVolumeTask()
     config = TrainConfig(model="lv_volume_weak", optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size,
@@ -601,8 +602,6 @@ def train_lv_volume_acdc(out_dir="runs/lv_volume_acdc", data_root=None, epochs=4
     model.load_state_dict(best["model"])
     torch_device = resolve_device(device)
     model = model.to(torch_device).eval()
-    from torch.utils.data import DataLoader
-
     with torch.no_grad():
         metrics = task.validate(model, DataLoader(val_set, batch_size=batch_size), torch_device)
     metrics["map_dice_lv"] = lv_map_dice(model, val_set, val_studies, torch_device)
