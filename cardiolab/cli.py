@@ -113,7 +113,8 @@ def cmd_train(args) -> int:
     recipe = RECIPES[args.recipe]
     options = {"out_dir": args.out, "epochs": args.epochs, "seed": args.seed, "device": args.device,
                "resume": args.resume, "data_root": args.data_root,
-               "pseudo_cine_patients": args.pseudo_cine_patients, "lr": args.lr, "init_from": args.init_from}
+               "pseudo_cine_patients": args.pseudo_cine_patients, "lr": args.lr, "init_from": args.init_from,
+               "small_cavity_repeats": args.small_cavity_repeats}
     accepted = inspect.signature(recipe).parameters  # e.g. the phantom recipes take no data_root
     results = recipe(**{k: v for k, v in options.items() if v is not None and k in accepted})
     if "summary" in results:  # a segmentation recipe measured on patients
@@ -196,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     train.add_argument("--init-from", default=None,
                        help="default_acdc: start from this checkpoint's weights (fine-tuning, a warm restart)")
+    train.add_argument("--small-cavity-repeats", type=int, default=None,
+                       help="default_acdc: show slices whose LV cavity is small inside a thick wall this many "
+                            "times per epoch (hypertrophied hearts at end-systole)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a segmentation model on labelled data")

@@ -415,12 +415,14 @@ def run_notebook(name: str, parameters: dict | None = None, out_dir=None, kernel
 
     The executed copy is written to ``out_dir/NAME.ipynb``, and ``out_dir`` is passed
     to the notebook as its ``out_dir`` parameter, so the notebook's metrics, checkpoint
-    and figures land beside it. Relative paths are taken from the current directory.
+    and figures land beside it. Without ``out_dir``, an ``out_dir`` among ``parameters``
+    (``-p out_dir DIR``) is the folder, then ``runs/notebooks/NAME``. Relative paths are
+    taken from the current directory.
     """
     source = find_notebook(name)
     import papermill  # only now: a wrong name fails fast
 
-    out = Path(out_dir or default_out_dir(source.stem)).resolve()
+    out = Path(out_dir or (parameters or {}).get("out_dir") or default_out_dir(source.stem)).resolve()
     out.mkdir(parents=True, exist_ok=True)
     values = {**(parameters or {}), "out_dir": str(out)}
     output = out / source.name

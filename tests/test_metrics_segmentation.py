@@ -185,3 +185,17 @@ def test_agrees_with_monai_on_acdc_ed_versus_es_labels(acdc_training):
         reference = monai_scores((es == label).astype(np.uint8), (ed == label).astype(np.uint8), study.spacing)
         assert metrics.hd95(es, ed, label, study.spacing) == pytest.approx(reference["hd95"], rel=1e-5)
         assert metrics.assd(es, ed, label, study.spacing) == pytest.approx(reference["assd"], rel=1e-5)
+
+
+def test_map_dice_keeps_the_largest_region_above_the_threshold_and_dilates_in_plane():
+    reference = np.zeros((2, 20, 20), dtype=bool)
+    reference[:, 5:15, 5:15] = True                        # 200 voxels
+    probability_map = np.zeros(reference.shape)
+    probability_map[:, 7:13, 7:13] = 0.95                  # inside the reference, 72 voxels
+    probability_map[0, 0:2, 18:20] = 0.99                  # a stray speck, dropped as not the largest region
+    assert metrics.map_dice(probability_map, reference, 0.9) == pytest.approx(2 * 72 / (72 + 200))
+    assert metrics.map_dice(probability_map, reference, 0.99) == pytest.approx(0.0)  # only the speck is left
+    # dilated by 2 px in-plane (the thesis' 5 x 5): 6 x 6 -> 10 x 10 per slice, the reference exactly
+    assert metrics.map_dice(probability_map, reference, 0.9, dilation_px=2) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.map_dice(probability_map[0], reference, 0.9)

@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -193,6 +194,16 @@ def test_cli_lists_the_notebooks_and_their_sweeps():
 def test_cli_run_of_an_unknown_notebook_is_one_clear_line():
     result = run_cli("run", "99_nothing", timeout=600)
     assert result.returncode == 2 and "Traceback" not in result.stderr and "99_nothing" in result.stderr
+
+
+def test_run_notebook_writes_where_out_dir_or_the_out_dir_parameter_says(tmp_path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    calls = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, output, parameters, **_: calls.append((output, parameters)))
+    nb.run_notebook("00", {"size": "smoke", "out_dir": str(tmp_path / "from_parameter")}, progress=False)
+    nb.run_notebook("00", {"out_dir": str(tmp_path / "from_parameter")}, out_dir=tmp_path / "explicit", progress=False)
+    assert [Path(output).parent for output, _ in calls] == [tmp_path / "from_parameter", tmp_path / "explicit"]
+    assert [parameters["out_dir"] for _, parameters in calls] == [str(tmp_path / "from_parameter"), str(tmp_path / "explicit")]
 
 
 @executes

@@ -5,7 +5,7 @@ import torch
 from cardiolab.data.phantom import make_phantom
 from cardiolab.data.preprocess import Preprocessor
 from cardiolab.train.augment import AffineAugment, apply_affine, circular_time_shift, random_affine
-from cardiolab.train.pipelines import SliceDataset, SliceSamplingConfig, stack_slice_context
+from cardiolab.train.pipelines import SliceDataset, SliceSamplingConfig, has_small_cavity, stack_slice_context
 
 
 def test_slice_context_repeats_the_end_slices():
@@ -46,3 +46,24 @@ def test_slice_dataset_serves_context_stacks_with_centre_labels():
     item = dataset[0]
     assert item["image"].shape == (3, 1, 48, 48) and item["labels"].shape == (1, 48, 48)
     assert item["labels"].dtype == torch.int64 and item["labels"].max() <= 3
+
+
+def test_slices_with_a_small_cavity_in_a_thick_wall_are_repeated():
+    thick_wall = np.zeros((20, 20), dtype=np.uint8)
+    thick_wall[4:16, 4:16] = 2                             # myocardium, 144 px ...
+    thick_wall[9:11, 9:11] = 1                             # ... around a 4 px cavity (end-systole, hypertrophy)
+    normal = np.zeros((20, 20), dtype=np.uint8)
+    normal[4:16, 4:16] = 2
+    normal[6:14, 6:14] = 1                                 # 64 px cavity in an 80 px wall
+    assert has_small_cavity(thick_wall, 0.25) and not has_small_cavity(normal, 0.25)
+    assert not has_small_cavity(np.zeros((20, 20), np.uint8), 0.25)  # no myocardium: not a small cavity
+
+    study = make_phantom(seed=1, n_frames=4, n_slices=5, size=(80, 80))
+    preprocessor = Preprocessor(target_spacing_yx_mm=(2.0, 2.0), crop_size_yx=(48, 48))
+    plain = SliceDataset([study], SliceSamplingConfig(preprocessor=preprocessor, skip_empty_slices=0.0), seed=0)
+    repeated = SliceDataset([study], SliceSamplingConfig(preprocessor=preprocessor, skip_empty_slices=0.0,
+                                                         small_cavity_repeats=3, small_cavity_ratio=0.5), seed=0)
+    small = [item for item in plain.items if has_small_cavity(plain.labels[item[0]][item[1]], 0.5)]
+    assert small, "the phantom should have slices with a small cavity at this ratio"
+    assert len(repeated) == len(plain) + 2 * len(small)
+    assert all(repeated.items.count(item) == 3 for item in small)

@@ -2,7 +2,8 @@
 
 One module per kind of question, as MONAI's ``metrics``:
 
-* `segmentation`: Dice, hd95, assd (mm), relative volume error, mean pixel accuracy, and
+* `segmentation`: Dice, hd95, assd (mm), relative volume error, mean pixel accuracy, the
+  Dice of an explanation map with a drawn structure (`map_dice`), and
   per-structure, per-frame tables of a whole sequence (`segmentation_scores`).
   Its docstring states the surface definition and the empty-mask rules.
 * `temporal`: smoothness of a segmented sequence ([seed 000] Table 2).
@@ -15,13 +16,13 @@ This package never imports `cardiolab.models`: metrics judge models, not the rev
 from cardiolab.metrics.agreement import bland_altman, linear_fit, reduced_ef_detection
 from cardiolab.metrics.events import afd_summary, frame_distance
 from cardiolab.metrics.regression import mae, pearson, phase_error_rate
-from cardiolab.metrics.segmentation import (assd, dice, hausdorff_distance, hd95, mean_pixel_accuracy,
+from cardiolab.metrics.segmentation import (assd, dice, hausdorff_distance, hd95, map_dice, mean_pixel_accuracy,
                                             relative_volume_error, segmentation_scores, structure_scores,
                                             summarise_scores, surface, surface_distances)
 from cardiolab.metrics.temporal import consecutive_frame_assd, temporal_derivative_l2
 
 __all__ = [
-    "assd", "dice", "hausdorff_distance", "hd95", "mean_pixel_accuracy", "relative_volume_error",
+    "assd", "dice", "hausdorff_distance", "hd95", "map_dice", "mean_pixel_accuracy", "relative_volume_error",
     "segmentation_scores", "structure_scores", "summarise_scores", "surface", "surface_distances",
     "consecutive_frame_assd", "temporal_derivative_l2",
     "afd_summary", "frame_distance",

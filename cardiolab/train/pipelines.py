@@ -82,6 +82,19 @@ class SliceSamplingConfig:
                                                                         translation_px=12))
     intensity: IntensityAugment = field(default_factory=IntensityAugment)
     skip_empty_slices: float = 0.8        # drop this share of slices without any label (less background)
+    # Hypertrophied hearts at end-systole: a cavity squeezed to a sliver inside a thick wall is
+    # rare in training data and the usual failure of 2D models (they draw a normal-sized cavity).
+    # Slices whose LV cavity is under `small_cavity_ratio` x the myocardium's area appear
+    # `small_cavity_repeats` times per epoch (1 = plain sampling).
+    small_cavity_repeats: int = 1
+    small_cavity_ratio: float = 0.25
+
+
+def has_small_cavity(label_slice: np.ndarray, ratio: float) -> bool:
+    """True where a slice shows LV myocardium around a cavity smaller than ``ratio`` x its area."""
+    myocardium_px = int((label_slice == LV_MYOCARDIUM).sum())
+    cavity_px = int((label_slice == LV_CAVITY).sum())
+    return myocardium_px > 0 and cavity_px < ratio * myocardium_px
 
 
 class SliceDataset(Dataset):
@@ -104,7 +117,9 @@ class SliceDataset(Dataset):
                 for z in range(label_volume.shape[0]):
                     if not label_volume[z].any() and rng.random() < self.config.skip_empty_slices:
                         continue
-                    self.items.append((index, z))
+                    repeats = (self.config.small_cavity_repeats
+                               if has_small_cavity(label_volume[z], self.config.small_cavity_ratio) else 1)
+                    self.items.extend([(index, z)] * repeats)
         self.augment = self.config.augment
 
     def __len__(self) -> int:

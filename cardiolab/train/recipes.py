@@ -51,18 +51,20 @@ def acdc_patients(split: str, max_patients=None, data_root=None) -> list:
 
 def train_default_acdc(out_dir="runs/default_acdc", data_root=None, epochs=40, batch_size=16, lr=2e-3, seed=0,
                        device="auto", resume=False, train_split="fold0_train", val_split="holdout20",
-                       max_patients=None, export_to=None, init_from=None) -> dict:
+                       max_patients=None, export_to=None, init_from=None, small_cavity_repeats=1) -> dict:
     """Train, evaluate on the held-out patients, and export the zoo bundle.
 
     ``init_from``: a checkpoint (a run's ``best.pt``/``last.pt`` or a zoo ``default.pt``)
     whose weights start this run: a second, shorter cycle at a lower ``lr`` fine-tunes a
-    trained model (a warm restart of the learning-rate schedule).
+    trained model (a warm restart of the learning-rate schedule). ``small_cavity_repeats``:
+    slices with a small LV cavity inside a thick wall (end-systole of hypertrophied hearts)
+    appear this many times per epoch.
     """
     from cardiolab.evaluate import evaluate_segmentation
     from cardiolab.zoo import export_bundle, load_bundle_file
 
     preprocessor = Preprocessor(**DEFAULT_PREPROCESSOR)
-    sampling = SliceSamplingConfig(context=3, preprocessor=preprocessor)
+    sampling = SliceSamplingConfig(context=3, preprocessor=preprocessor, small_cavity_repeats=small_cavity_repeats)
     train_studies = acdc_patients(train_split, max_patients, data_root)
     val_studies = acdc_patients(val_split, max_patients, data_root)
     train_set = SliceDataset(train_studies, sampling, seed=seed)
@@ -83,7 +85,8 @@ def train_default_acdc(out_dir="runs/default_acdc", data_root=None, epochs=40, b
     training = {"data": f"ACDC {train_split} ({len(train_studies)} patients, ED and ES frames)",
                 "epochs": epochs, "best_epoch": best["epoch"], "seed": seed, "minutes": round(training_minutes, 1),
                 "command": f"cardiolab train --recipe default_acdc --epochs {epochs} --seed {seed}"
-                           + (f" --lr {lr} --init-from {init_from}" if init_from else "")}
+                           + (f" --lr {lr} --init-from {init_from}" if init_from else "")
+                           + (f" --small-cavity-repeats {small_cavity_repeats}" if small_cavity_repeats > 1 else "")}
     if init_from:
         training["init_from"] = str(init_from)
     bundle_path = export_bundle(Path(out_dir) / "default.pt", model, preprocessor, 3, metrics={}, training=training)
@@ -559,8 +562,7 @@ def lv_map_dice(model, dataset, studies, device, threshold: float = 0.9) -> floa
     coincides with the cavity a reader draws ([thesis] Sec. 6.3.4: 0.72).
     """
     from cardiolab import LV_CAVITY
-    from cardiolab.inference import keep_largest_components
-    from cardiolab.metrics import dice
+    from cardiolab.metrics import map_dice
 
     scores = []
     with torch.no_grad():
@@ -570,8 +572,7 @@ def lv_map_dice(model, dataset, studies, device, threshold: float = 0.9) -> floa
             lv_map = outputs["map"][0, 0].cpu().numpy()  # (Z padded, Y, X) in [0, 1]
             _, labels, _ = dataset.config.preprocessor(study)
             reference = labels[0] == LV_CAVITY
-            mask = keep_largest_components((lv_map[: reference.shape[0]] > threshold).astype("uint8"))
-            scores.append(dice(mask, reference.astype("uint8"), 1))
+            scores.append(map_dice(lv_map[: reference.shape[0]], reference, threshold))
     return float(sum(scores) / len(scores))
 
 
