@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy import ndimage
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
 from cardiolab.data.preprocess import Preprocessor
 from cardiolab.data.study import CineStudy
+from cardiolab.metrics.segmentation import largest_region
 from cardiolab.train.engine import channels_last_3d, resolve_device
 from cardiolab.train.pipelines import stack_slice_context
 
@@ -120,14 +120,8 @@ def keep_largest_components(labels: np.ndarray) -> np.ndarray:
     """Per structure, keep only its largest 3D connected component (``labels`` is (Z, Y, X))."""
     cleaned = np.zeros_like(labels)
     for value in np.unique(labels):
-        if value == 0:
-            continue
-        components, count = ndimage.label(labels == value)
-        if count == 0:
-            continue
-        sizes = np.bincount(components.ravel())
-        sizes[0] = 0
-        cleaned[components == sizes.argmax()] = value
+        if value != 0:
+            cleaned[largest_region(labels == value)] = value
     return cleaned
 
 

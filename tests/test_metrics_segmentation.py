@@ -199,3 +199,4 @@ def test_map_dice_keeps_the_largest_region_above_the_threshold_and_dilates_in_pl
     assert metrics.map_dice(probability_map, reference, 0.9, dilation_px=2) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="differ in shape"):
         metrics.map_dice(probability_map[0], reference, 0.9)
+    assert not metrics.largest_region(np.zeros((3, 3), dtype=bool)).any()  # nothing above the threshold: no region

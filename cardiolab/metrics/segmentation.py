@@ -78,6 +78,16 @@ def dice(pred, ref, label: int) -> float:
     return _dice_of_masks(*_masks(pred, ref, label))
 
 
+def largest_region(mask) -> np.ndarray:
+    """The largest connected region (face neighbours) of a boolean mask; all False when it is empty."""
+    regions, count = ndimage.label(np.asarray(mask, dtype=bool))
+    if count == 0:
+        return np.zeros(regions.shape, dtype=bool)
+    sizes = np.bincount(regions.ravel())
+    sizes[0] = 0  # the background is not a region
+    return regions == sizes.argmax()
+
+
 def map_dice(probability_map, reference_mask, threshold: float = 0.9, dilation_px: int = 0) -> float:
     """Dice of an explanation map with a structure a reader drew ([thesis] Sec. 6.3.4).
 
@@ -89,12 +99,7 @@ def map_dice(probability_map, reference_mask, threshold: float = 0.9, dilation_p
     probability_map, reference_mask = np.asarray(probability_map), np.asarray(reference_mask, dtype=bool)
     if probability_map.shape != reference_mask.shape:
         raise ValueError(f"map {probability_map.shape} and reference {reference_mask.shape} differ in shape")
-    regions, count = ndimage.label(probability_map > threshold)
-    mask = np.zeros(regions.shape, dtype=bool)
-    if count:
-        sizes = np.bincount(regions.ravel())
-        sizes[0] = 0
-        mask = regions == sizes.argmax()
+    mask = largest_region(probability_map > threshold)
     if dilation_px > 0:
         in_plane = np.ones((1,) * (mask.ndim - 2) + (2 * dilation_px + 1,) * 2, dtype=bool)
         mask = ndimage.binary_dilation(mask, structure=in_plane)

@@ -118,7 +118,8 @@ class SliceDataset(Dataset):
                     if not label_volume[z].any() and rng.random() < self.config.skip_empty_slices:
                         continue
                     repeats = (self.config.small_cavity_repeats
-                               if has_small_cavity(label_volume[z], self.config.small_cavity_ratio) else 1)
+                               if self.config.small_cavity_repeats > 1
+                               and has_small_cavity(label_volume[z], self.config.small_cavity_ratio) else 1)
                     self.items.extend([(index, z)] * repeats)
         self.augment = self.config.augment
 
