@@ -102,6 +102,21 @@ def test_slice_bundles_load_through_load_model_too(tmp_path):
     assert meta["context"] == 3 and meta["task"] == "segmentation" and loaded.config.base_filters == 4
 
 
+def test_fine_tuning_starts_from_a_run_checkpoint_or_a_zoo_bundle(tmp_path, recipe_runs):
+    model = models.create("pspunet", size="small", in_channels=3, base_filters=4)
+    bundle = export_bundle(tmp_path / "s.pt", model, Preprocessor(crop_size_yx=(48, 48)), 3, metrics={}, training={})
+    fresh = models.create("pspunet", size="small", in_channels=3, base_filters=4)
+    fresh.load_state_dict(recipes.checkpoint_weights(bundle))  # float16 on disk, cast back on loading
+    for name, value in model.state_dict().items():
+        assert torch.allclose(fresh.state_dict()[name].float(), value.float(), atol=1e-2), name
+    run_checkpoint = recipe_runs["esed_phantom"][0] / "last.pt"
+    assert recipes.checkpoint_weights(run_checkpoint).keys() == torch.load(run_checkpoint, weights_only=True)["model"].keys()
+    plain = tmp_path / "weights.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(ValueError, match="no model weights"):
+        recipes.checkpoint_weights(plain)
+
+
 def test_load_model_refuses_files_that_are_not_zoo_checkpoints(tmp_path, recipe_runs):
     plain = tmp_path / "weights.pt"
     torch.save({"weights": torch.zeros(2)}, plain)

@@ -49,6 +49,15 @@ def acdc_patients(split: str, max_patients=None, data_root=None) -> list:
     return list(islice(datasets.load("acdc", root=data_root, split=split), max_patients))
 
 
+def checkpoint_weights(path) -> dict:
+    """The model weights of a run checkpoint (``best.pt``, ``last.pt``) or of a zoo bundle (float16, cast on loading)."""
+    checkpoint = load_checkpoint(path)
+    for key in ("model", "state_dict"):  # the engine's checkpoints, the zoo's bundles
+        if key in checkpoint:
+            return checkpoint[key]
+    raise ValueError(f"{path}: neither a training checkpoint nor a zoo bundle (no model weights)")
+
+
 def train_default_acdc(out_dir="runs/default_acdc", data_root=None, epochs=40, batch_size=16, lr=2e-3, seed=0,
                        device="auto", resume=False, train_split="fold0_train", val_split="holdout20",
                        max_patients=None, export_to=None, init_from=None, small_cavity_repeats=1) -> dict:
@@ -73,7 +82,7 @@ def train_default_acdc(out_dir="runs/default_acdc", data_root=None, epochs=40, b
     options = {k: v for k, v in DEFAULT_MODEL.items() if k not in ("name", "size")}
     model = models.create(DEFAULT_MODEL["name"], size=DEFAULT_MODEL["size"], **options)
     if init_from:
-        model.load_state_dict(load_checkpoint(init_from)["model"])
+        model.load_state_dict(checkpoint_weights(init_from))
     config = TrainConfig(model=DEFAULT_MODEL["name"], optimizer="adamw", lr=lr, weight_decay=1e-4, schedule="poly",
                          epochs=epochs, batch_size=batch_size, seed=seed, out_dir=str(out_dir), device=device,
                          monitor="val_dice", monitor_mode="max", channels_last=True)
