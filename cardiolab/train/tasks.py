@@ -54,8 +54,10 @@ class SegmentationTask:
         self.dice_loss = losses[self.dice]()
 
     def loss(self, model, batch) -> torch.Tensor:
-        logits = model(batch["image"])                      # (B, 4, 1, Y, X)
-        labels = batch["labels"]                            # (B, 1, Y, X)
+        return self.loss_of_logits(model(batch["image"]), batch["labels"])
+
+    def loss_of_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``logits (B, 4, 1, Y, X)``, ``labels (B, 1, Y, X)`` -> Dice loss + weighted cross-entropy."""
         return self.dice_loss(logits, labels) + self.ce_weight * F.cross_entropy(logits, labels)
 
     def validate(self, model, loader, device) -> dict:
@@ -64,7 +66,7 @@ class SegmentationTask:
         for batch in loader:
             batch = to_device(batch, device)
             logits = model(batch["image"])
-            losses.append((self.dice_loss(logits, batch["labels"]) + self.ce_weight * F.cross_entropy(logits, batch["labels"])).item())
+            losses.append(self.loss_of_logits(logits, batch["labels"]).item())
             predicted = logits.argmax(dim=1).cpu()
             reference = batch["labels"].cpu()
             for value in STRUCTURES:
