@@ -17,13 +17,13 @@ from cardiolab.metrics.agreement import bland_altman, linear_fit, reduced_ef_det
 from cardiolab.metrics.events import afd_summary, frame_distance
 from cardiolab.metrics.regression import mae, pearson, phase_error_rate
 from cardiolab.metrics.segmentation import (assd, dice, hausdorff_distance, hd95, largest_region, map_dice,
-                                            mean_pixel_accuracy,
-                                            relative_volume_error, segmentation_scores, structure_scores,
-                                            summarise_scores, surface, surface_distances)
+                                            mean_pixel_accuracy, relative_volume_error, segmentation_scores,
+                                            structure_scores, summarise_scores, surface, surface_distances)
 from cardiolab.metrics.temporal import consecutive_frame_assd, temporal_derivative_l2
 
 __all__ = [
-    "assd", "dice", "hausdorff_distance", "hd95", "largest_region", "map_dice", "mean_pixel_accuracy", "relative_volume_error",
+    "assd", "dice", "hausdorff_distance", "hd95", "largest_region", "map_dice", "mean_pixel_accuracy",
+    "relative_volume_error",
     "segmentation_scores", "structure_scores", "summarise_scores", "surface", "surface_distances",
     "consecutive_frame_assd", "temporal_derivative_l2",
     "afd_summary", "frame_distance",
