@@ -30,6 +30,43 @@ def test_stratified_folds_are_deterministic_disjoint_and_balanced():
     assert folds != datasets.stratified_folds(groups, seed=1)
 
 
+def test_folds_stay_the_same_size_when_groups_do_not_divide_evenly():
+    groups = {f"p{i:02d}": ["NOR", "MINF", "DCM", "HCM", "RV"][i % 5] for i in range(80)}  # 16 per group
+    folds = datasets.stratified_folds(groups)
+    assert [len(fold) for fold in folds] == [16] * 5
+    for fold in folds:
+        per_group = [sorted(groups[p] for p in fold).count(g) for g in ("NOR", "MINF", "DCM", "HCM", "RV")]
+        assert set(per_group) <= {3, 4}
+
+
+def fake_acdc(root, n_patients=100):
+    """An ACDC-shaped tree of Info.cfg files only (20 patients per group, as the real one)."""
+    for index in range(1, n_patients + 1):
+        folder = root / "training" / f"patient{index:03d}"
+        folder.mkdir(parents=True)
+        group = ["NOR", "MINF", "DCM", "HCM", "RV"][(index - 1) // 20]
+        (folder / "Info.cfg").write_text(f"ED: 1\nES: 10\nGroup: {group}\nNbFrame: 20\n")
+    return root
+
+
+def test_train_validation_and_test_splits_never_share_a_patient(tmp_path):
+    root = fake_acdc(tmp_path)
+    names = lambda split: {folder.name for folder in datasets.acdc_split(split, root)}  # noqa: E731
+    test, develop = names("holdout20"), names("develop80")
+    assert len(test) == 20 and len(develop) == 80 and not test & develop
+    validation_folds = []
+    for k in range(datasets.N_FOLDS):
+        train, validation = names(f"cv{k}_train"), names(f"cv{k}_val")
+        assert len(train) == 64 and len(validation) == 16
+        assert train | validation == develop and not train & validation and not validation & test
+        validation_folds.append(validation)
+    assert set().union(*validation_folds) == develop  # every developing patient validates once
+    with pytest.raises(ValueError, match="folds 0..4"):
+        datasets.acdc_split("cv7_val", root)
+    with pytest.raises(ValueError, match="cvK_train"):
+        datasets.acdc_split("validation", root)
+
+
 def test_acdc_splits(acdc_training):
     root = acdc_training.parent
     assert len(datasets.acdc_split("train", root)) == 100

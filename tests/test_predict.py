@@ -210,3 +210,11 @@ def test_bad_arguments_are_named(study):
         tiny_predictor("esed_detector").predict(study.image)
     with pytest.raises(ValueError, match="frame"):
         tiny_predictor("esed_detector").model_inputs(study, frame=-1)
+
+
+def test_metrics_are_called_held_out_only_when_a_test_split_apart_from_selection_scored_them():
+    from cardiolab import zoo
+
+    assert zoo.metrics_kind({"selected_on": "cv0_val", "evaluated_on": "holdout20"}).startswith("held-out test")
+    for training in ({}, {"selected_on": "holdout20", "evaluated_on": "holdout20"}, {"evaluated_on": "holdout20"}):
+        assert zoo.metrics_kind(training).startswith("validation")

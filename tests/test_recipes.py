@@ -13,6 +13,7 @@ import torch
 
 from cardiolab import models
 from cardiolab.cli import main as cli_main
+from cardiolab.data import datasets
 from cardiolab.data.preprocess import Preprocessor
 from cardiolab.train import recipes
 from cardiolab.train.recipes import RECIPES, VAL_SEED_START
@@ -175,7 +176,7 @@ def test_recipe_studies_add_acdc_pseudo_cine_from_disjoint_patient_splits(acdc_t
     for cine in (cine_train, cine_val):
         assert cine.info["pseudo_cine"] and cine.n_frames == options["n_frames"]
         assert sorted(cine.labels) == list(range(options["n_frames"]))  # every frame labelled
-    # training patients come from fold0_train, validation patients from holdout20: never the same person
+    # training patients come from cv0_train, validation patients from cv0_val: never the same person
     assert cine_train.info["patient"] != cine_val.info["patient"]
 
 
@@ -195,11 +196,17 @@ def test_default_acdc_trains_fine_tunes_and_writes_a_card_against_the_targets(ac
                                         device="cpu", lr=1e-4, init_from=str(tmp_path / "a" / "best.pt"))
     card = (tmp_path / "b" / "default.md").read_text()
     assert "--init-from" in card and "## Against the targets" in card
+    # held-out figures come from the test split only; the split that picked the epoch is named validation
+    assert "## Held-out test accuracy (`holdout20`" in card and "Validation (`cv0_val`" in card
+    test_cases = {case["case"] for case in second["per_case"]}
+    assert test_cases <= {folder.name for folder in datasets.acdc_split("holdout20", root)}
     # the sentence needs two patients with a measured LVEF; after one epoch the LV may not be found
     measured = [case for case in second["per_case"] if case["lv_ef_pct_pred"] is not None]
     assert ("Largest LVEF error" in card) == (len(measured) >= 2)
     _, meta = load_model(tmp_path / "b" / "default.pt")
     assert meta["training"]["init_from"].endswith("best.pt")
+    assert (meta["training"]["selected_on"], meta["training"]["evaluated_on"]) == ("cv0_val", "holdout20")
+    assert set(meta["training"]["validation"]) >= {"dice_lv_ed", "dice_lv_es", "lv_ef_pct_mae"}
     assert meta["metrics"]["dice_lv_ed"]["mean"] == pytest.approx(second["summary"]["dice_lv_ed"]["mean"])
 
 
@@ -221,6 +228,21 @@ def test_lv_volume_acdc_exports_a_volume_model_the_predictor_and_explainer_run(a
     assert predictor.task == "volume" and volumes.shape == (3,) and (volumes >= 0).all()
     explanation = explain(predictor, study, frame=0)
     assert explanation.method == "model map" and explanation.cam.shape == study.image.shape[1:]
+
+
+def test_a_recipe_refuses_a_test_split_that_would_train_or_pick_the_model():
+    recipes.check_splits_apart("cv0_train", "cv0_val", "holdout20")
+    for train, validation in (("holdout20", "cv0_val"), ("cv0_train", "holdout20")):
+        with pytest.raises(ValueError, match="validation figures"):
+            recipes.check_splits_apart(train, validation, "holdout20")
+
+
+def test_targets_hold_per_phase_so_a_weak_phase_is_not_hidden_by_the_mean():
+    summary = {key: {"mean": 0.99} for key in recipes.DEFAULT_TARGETS if key.startswith("dice_")}
+    summary["dice_myo_ed"] = {"mean": 0.87}  # the mean with ES (0.99) would pass 0.88
+    summary["lv_ef_pct"] = {"mae": 2.0}
+    rows = {row.split(" | ")[0].strip("| "): row for row in recipes.target_rows(summary)}
+    assert rows["dice_myo_ed"].endswith("NOT met |") and rows["dice_myo_es"].endswith("| met |")
 
 
 def test_largest_ef_error_names_the_worst_patient_and_skips_unmeasured_ones():

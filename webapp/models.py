@@ -51,7 +51,7 @@ class ModelInfo:
     name: str  # zoo name, e.g. "default"
     model_name: str  # registry architecture, e.g. "pspunet"
     task: str  # what a prediction holds: "segmentation", "events", "regression" (LV indices), "volume"
-    metrics: dict = field(default_factory=dict)  # held-out scores from the checkpoint
+    metrics: dict = field(default_factory=dict)  # scores from the checkpoint (zoo.metrics_kind says of which data)
     card: str = ""  # the model card (markdown)
     training: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
@@ -96,7 +96,7 @@ def available_models() -> list[ModelInfo]:
 
 
 def metric_rows(metrics: dict) -> list[dict]:
-    """The checkpoint's held-out metrics as table rows ``{metric, value}`` (mean +- sd, MAE, ...)."""
+    """The checkpoint's metrics as table rows ``{metric, value}`` (mean +- sd, MAE, ...)."""
     rows = []
     for name, value in sorted(metrics.items()):
         if isinstance(value, dict) and "mean" in value:

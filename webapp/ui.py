@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cardiolab import zoo
 from cardiolab.data import CineLoadError
 from webapp import models, studies, views
 
@@ -146,7 +147,7 @@ def chosen_model() -> tuple[models.ModelInfo | None, str]:
 
 
 def model_card(info: models.ModelInfo) -> None:
-    """The model card and its held-out metrics, folded away."""
+    """The model card and its measured metrics (validation or held-out, as the checkpoint says), folded away."""
     with st.expander(f"Model card: {info.name} ({info.model_name}, {info.task})"):
         if info.training:
             st.caption(f"Trained on: {info.training.get('data', 'n/a')}; "
@@ -154,7 +155,7 @@ def model_card(info: models.ModelInfo) -> None:
         st.markdown(info.card or "_This model has no card._")
         rows = models.metric_rows(info.metrics)
         if rows:
-            st.markdown("**Measured accuracy** (held-out data, from the checkpoint)")
+            st.markdown(f"**Measured accuracy**: {zoo.metrics_kind(info.training or {})}, from the checkpoint")
             st.dataframe(rows, hide_index=True)
 
 

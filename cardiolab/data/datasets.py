@@ -9,6 +9,24 @@
 Nothing is downloaded: a data set you do not have raises an error that says how to
 obtain it. ACDC is looked for in ``root``, then ``$CARDIOLAB_ACDC``, then
 ``../shared/data/acdc`` beside the project.
+
+How the 100 ACDC training patients are split (every split is stratified by diagnostic
+group and deterministic, so every run and every reader gets the same patients):
+
+=====================  =====  ===========================================================
+split                  size   what it is for
+=====================  =====  ===========================================================
+``holdout20``          20     the **test** split (4 patients per group): reported as
+                              held-out, never trained on, never used to pick anything
+``develop80``          80     everything else: the only patients a recipe may learn from
+``cvK_train/cvK_val``  64/16  a 5-fold split of ``develop80`` (K = 0..4): recipes train
+                              on ``cv0_train`` and pick their best epoch on ``cv0_val``
+                              (validation); all five folds serve recipe search
+``foldK_train/_val``   80/20  the 5-fold split of all 100 (``fold0_val`` is ``holdout20``)
+=====================  =====  ===========================================================
+
+A figure measured on the split that picked the epoch is a *validation* figure and is
+labelled so; only ``holdout20`` figures of a model selected on ``cvK_val`` are held-out.
 """
 from __future__ import annotations
 
@@ -74,22 +92,29 @@ def stratified_folds(groups: dict[str, str], n_folds: int = N_FOLDS, seed: int =
     """Split patients into ``n_folds`` validation folds, each with the same share of every group.
 
     Deterministic: patients are sorted, shuffled with a fixed seed per group, then dealt
-    round-robin into the folds, so every fold gets len(group)/n_folds of each group.
+    round-robin into the folds, so every fold gets len(group)/n_folds of each group. The
+    dealing goes on from group to group (it does not restart at fold 0), so where a
+    group does not divide evenly the folds still end up the same size.
     """
     by_group = defaultdict(list)
     for patient, group in sorted(groups.items()):
         by_group[group].append(patient)
     folds = [[] for _ in range(n_folds)]
     rng = np.random.default_rng(seed)
+    dealt = 0
     for group in sorted(by_group):
-        patients = list(rng.permutation(by_group[group]))
-        for index, patient in enumerate(patients):
-            folds[index % n_folds].append(str(patient))
+        for patient in rng.permutation(by_group[group]):
+            folds[dealt % n_folds].append(str(patient))
+            dealt += 1
     return [sorted(fold) for fold in folds]
 
 
+ACDC_SPLITS = ("train", "test", "holdout20", "develop80", "cvK_train", "cvK_val", "foldK_train", "foldK_val")
+ALIASES = {"holdout20": "fold0_val", "develop80": "fold0_train"}
+
+
 def acdc_split(split: str, root=None) -> list[Path]:
-    """Patient folders of an ACDC split: train, test, holdout20, foldK_train, foldK_val."""
+    """Patient folders of an ACDC split (the table in this module's docstring)."""
     root = find_acdc_root(root)
     from cardiolab.data.acdc import patient_folders
 
@@ -100,16 +125,28 @@ def acdc_split(split: str, root=None) -> list[Path]:
     training = patient_folders(root / "training")
     if split == "train":
         return training
-    if split == "holdout20":
-        split = "fold0_val"
-    if split.startswith("fold") and split.endswith(("_train", "_val")):
-        fold_index = int(split[len("fold"):].split("_")[0])
-        if not 0 <= fold_index < N_FOLDS:
-            raise ValueError(f"ACDC has folds 0..{N_FOLDS - 1}, got {split!r}")
-        validation = set(stratified_folds(acdc_groups(root / "training"))[fold_index])
-        want_val = split.endswith("_val")
-        return [folder for folder in training if (folder.name in validation) == want_val]
-    raise ValueError(f"unknown ACDC split {split!r}; use train, test, holdout20, foldK_train or foldK_val (K=0..{N_FOLDS - 1})")
+    split = ALIASES.get(split, split)
+    for prefix, pool in (("fold", None), ("cv", "fold0_train")):
+        fold_index, want_val = _parse_fold(split, prefix)
+        if fold_index is None:
+            continue
+        groups = acdc_groups(root / "training")
+        if pool is not None:  # cross-validation inside develop80: holdout20 never enters it
+            members = {folder.name for folder in acdc_split(pool, root)}
+            groups = {patient: group for patient, group in groups.items() if patient in members}
+        validation = set(stratified_folds(groups)[fold_index])
+        return [folder for folder in training if folder.name in groups and (folder.name in validation) == want_val]
+    raise ValueError(f"unknown ACDC split {split!r}; use one of {', '.join(ACDC_SPLITS)} (K=0..{N_FOLDS - 1})")
+
+
+def _parse_fold(split: str, prefix: str) -> tuple[int | None, bool]:
+    """``("cv3_val", "cv") -> (3, True)``; ``(None, False)`` where ``split`` is not of that form."""
+    if not (split.startswith(prefix) and split.endswith(("_train", "_val"))):
+        return None, False
+    number = split[len(prefix):].split("_")[0]
+    if not number.isdigit() or not 0 <= int(number) < N_FOLDS:
+        raise ValueError(f"ACDC has folds 0..{N_FOLDS - 1}, got {split!r}")
+    return int(number), split.endswith("_val")
 
 
 # --- the one entry point ---------------------------------------------------------------

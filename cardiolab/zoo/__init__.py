@@ -5,7 +5,8 @@ Each entry is two files in this folder:
 * ``NAME.pt``: a checkpoint holding only tensors and plain values, loaded with
   ``torch.load(weights_only=True)``. It carries everything needed to use the model:
   the registry name and config, the preprocessing (spacing, crop, normalisation), the
-  slice context, the label map, and the held-out metrics.
+  slice context, the label map, and the measured metrics (`metrics_kind` says whether
+  validation or held-out).
 * ``NAME.md``: the model card (architecture, training data and its licence, the
   command that reproduces it, the measured accuracy).
 
@@ -104,7 +105,8 @@ def export_model(path, model: torch.nn.Module, *, task: str, preprocessing: dict
 
     ``task``: what the output means (the registry's task, e.g. "events", "segmentation");
     ``preprocessing``: how inputs were prepared (plain values, e.g. ``asdict(preprocessor)``);
-    ``metrics``: the held-out scores; ``training``: data, epochs, seed, the reproducing
+    ``metrics``: the measured scores (on the test split where ``training`` names it in
+    ``evaluated_on``, apart from ``selected_on``); ``training``: data, epochs, seed, the reproducing
     command; ``extra``: anything else an app needs (class names, window lengths).
     """
     return _save(_checkpoint_dict(model, task, preprocessing, metrics, training, extra, half_precision), path)
@@ -180,3 +182,16 @@ def metadata(name: str) -> dict:
     bundle = torch.load(checkpoint_path(name), map_location="cpu", weights_only=True)
     keys = ("model_name", "model_config", "preprocessing", "context", "task", "metrics", "training", "extra")
     return {key: bundle[key] for key in keys if key in bundle}
+
+
+def metrics_kind(training: dict) -> str:
+    """What a checkpoint's metrics are, in words: held-out test figures, or validation figures.
+
+    They are held-out only where the recipe recorded a test split (``evaluated_on``) apart
+    from the split that picked its best epoch (``selected_on``). Checkpoints from before
+    that rule were scored on the very data that picked their epoch: validation figures.
+    """
+    test_split, selection_split = training.get("evaluated_on"), training.get("selected_on")
+    if test_split and selection_split and test_split != selection_split:
+        return f"held-out test ({test_split}: never trained on, never used to pick the epoch)"
+    return "validation (the data that also picked the best epoch: not held-out)"
