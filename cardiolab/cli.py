@@ -12,6 +12,7 @@ Every subcommand turns a `CineLoadError` into one clear line on stderr and exit 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -139,7 +140,10 @@ def cmd_evaluate(args) -> int:
     from cardiolab.data import datasets
     from cardiolab.evaluate import evaluate_segmentation, results_table
 
-    bundle = resolve_model(args.checkpoint or args.model)
+    model = resolve_model(args.checkpoint or args.model)
+    bundle = getattr(model, "bundle", None) or model  # the evaluation harness runs slice segmenters' bundles
+    if args.test_time_flips:  # README's experiment: average over left-right and up-down flipped copies
+        bundle = dataclasses.replace(bundle, test_time_flips=True, _inference_model=None)
     name, root = _parse_data(args.data)
     studies = datasets.load(name, root=root, split=args.split)
     results = evaluate_segmentation(bundle, studies, device=args.device)
@@ -208,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default="acdc", help="DATASET[:ROOT], e.g. acdc:/data/acdc")
     evaluate.add_argument("--split", default="holdout20")
     evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--test-time-flips", action="store_true",
+                          help="average the model over flipped copies (only helps models trained with flips)")
     evaluate.add_argument("--out", default="results.json")
     evaluate.set_defaults(func=cmd_evaluate)
 

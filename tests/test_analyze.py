@@ -81,6 +81,29 @@ def test_evaluate_reports_scores_per_structure_and_phase(tiny_bundle, phantom):
     assert "cardiolab (this run)" in results_table(summary)
 
 
+def test_evaluate_command_can_average_over_flipped_copies(tiny_bundle, phantom, tmp_path, monkeypatch):
+    """``cardiolab evaluate --test-time-flips``: README's flip experiment, reproducible by a command."""
+    from cardiolab import evaluate as evaluate_module
+    from cardiolab.cli import main as cli_main
+    from cardiolab.data import datasets
+
+    seen = []
+    real_evaluate = evaluate_module.evaluate_segmentation
+
+    def recording_evaluate(bundle, studies, device="cpu"):
+        seen.append(bundle.test_time_flips)
+        return real_evaluate(bundle, studies, device=device, progress=False)
+
+    monkeypatch.setattr(datasets, "load", lambda name, root=None, split="train": iter([phantom]))
+    monkeypatch.setattr(evaluate_module, "evaluate_segmentation", recording_evaluate)
+    for flags in ([], ["--test-time-flips"]):
+        out = tmp_path / f"results{len(flags)}.json"
+        code = cli_main(["evaluate", "--checkpoint", str(tiny_bundle), "--data", "phantom", "--split", "test",
+                         "--out", str(out), *flags])
+        assert code == 0 and json.loads(out.read_text())["n_cases"] == 1
+    assert seen == [False, True]
+
+
 def test_keep_largest_components_drops_islands():
     labels = np.zeros((1, 10, 10), np.uint8)
     labels[0, 1:5, 1:5] = 1

@@ -358,7 +358,7 @@ def test_course_readme_links_are_reduced_to_their_text(tmp_path):
 
 
 def test_broken_upload_shows_an_error_and_the_app_keeps_running(app):
-    app.radio(key="source").set_value("Upload").run()
+    app.switch_page("app_pages/analyse.py").run()  # the landing page: the uploader is there, no click needed
     assert any("Upload limit: 200 MB" in c.value for c in app.caption)
     app.file_uploader(key="upload").set_value(("broken.nii.gz", b"\x1f\x8b not really gzip", "application/gzip"))
     app.run()

@@ -72,7 +72,6 @@ def write_phantom_nifti(folder: Path):
 def test_upload_a_phantom_and_read_its_lvef(app_url, chromium, artefacts, tmp_path):
     path, truth = write_phantom_nifti(tmp_path)
     page = browser.open_page(chromium, app_url + "/course", timeout_s=300)  # a page that runs no model
-    browser.choose_source(page, "Upload")
     started = time.perf_counter()
     browser.upload(page, [path])
     page.get_by_text("Open: upload: phantom.nii.gz").wait_for()
@@ -98,11 +97,11 @@ def test_broken_upload_shows_the_loader_error(app_url, chromium, artefacts, tmp_
     broken = tmp_path / "broken.nii.gz"
     broken.write_bytes(b"\x1f\x8b this is not a NIfTI image")
     page = browser.open_page(chromium, app_url + "/course", timeout_s=300)
-    browser.choose_source(page, "Upload")
     browser.upload(page, [broken])
     error = page.locator('[data-testid="stAlert"]', has_text="Could not open the study: broken.nii.gz")
     error.first.wait_for()
     page.screenshot(path=str(artefacts / "broken_upload.png"))
     assert "not a readable NIfTI" in error.first.inner_text()
-    browser.choose_source(page, "Example")  # the app still answers
-    page.get_by_text("Open: example: Embedded default (seed 0)").wait_for()
+    page.get_by_text("Open: example: Embedded default (seed 0)").wait_for()  # the previous study is still open
+    browser.choose_source(page, "Server path")  # and the app still answers
+    page.get_by_text("File or folder on the server").wait_for()

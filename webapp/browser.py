@@ -63,13 +63,13 @@ def open_page(browser, url: str, timeout_s: float = 60.0):
 
 
 def choose_source(page, source: str) -> None:
-    """Pick "Example", "Upload" or "Server path" in the sidebar."""
+    """Pick "Example" or "Server path" in the sidebar (the uploader is always in view)."""
     page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]').get_by_text(source, exact=True).click()
 
 
 def upload(page, paths) -> None:
-    """Hand files to the sidebar's upload widget (as a user dropping them would)."""
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(p) for p in paths])
+    """Hand files to the upload widget, the page's only `input[type=file]` (as a user dropping them would)."""
+    page.locator("input[type=file]").set_input_files([str(p) for p in paths])
 
 
 def go_to(page, title: str) -> None:

@@ -21,7 +21,7 @@ from cardiolab.data import CineLoadError
 from webapp import models, studies, views
 
 PLAY_STEP_S = 0.25  # seconds per frame while playing through the cycle
-SOURCES = ["Example", "Upload", "Server path"]
+SOURCES = ["Example", "Server path"]  # besides the uploader, which is always in view
 
 
 # --- shared resources ---------------------------------------------------------------------------
@@ -67,30 +67,20 @@ def upload_limit_text() -> str:
 
 
 def study_picker() -> None:
-    """Sidebar: open an example, an upload or a server path (errors are shown, never raised)."""
+    """Sidebar: upload a study (always in view), or open an example or a server path.
+
+    Whatever the user did last wins: an upload opens when new files arrive, an example
+    when it is picked (or on the first visit: the embedded default), a server path when
+    its button is pressed. Errors are shown, never raised.
+    """
     st.header("Study")
-    source = st.radio("Open", SOURCES, key="source", horizontal=True,
-                      on_change=lambda: st.session_state.pop("load_error", None))
     try:
+        upload_box()
+        st.caption("Or open")
+        source = st.radio("Or open", SOURCES, key="source", horizontal=True, label_visibility="collapsed",
+                          on_change=lambda: st.session_state.pop("load_error", None))
         if source == "Example":
-            name = st.selectbox("Example (phantom with known truth)", list(studies.EXAMPLES), key="example")
-            size = st.selectbox("Size", list(studies.EXAMPLE_SIZES), key="example_size")
-            st.caption(studies.EXAMPLES[name].description)
-            if not _is_current(f"example:{name}:{size}"):
-                with st.spinner("Drawing the phantom ..."):
-                    set_study(studies.open_example(name, size))
-        elif source == "Upload":
-            files = st.file_uploader("NIfTI (3D/4D), DICOM files, or a zip (DICOM series or ACDC patient folder)",
-                                     accept_multiple_files=True, key="upload")
-            st.caption(upload_limit_text())
-            if files:
-                key = "upload:" + ",".join(file.file_id for file in files)
-                if not _is_current(key) and st.session_state.get("failed_key") != key:
-                    st.session_state["failed_key"] = key  # tried once: a bad file is not re-read every rerun
-                    with st.spinner("Reading the upload ..."):
-                        opened = studies.open_uploads([(file.name, file.getvalue()) for file in files], upload_space())
-                    opened.key = key
-                    set_study(opened)
+            example_picker()
         else:
             path = st.text_input("File or folder on the server", key="server_path",
                                  help="for studies larger than the upload limit; NIfTI, DICOM folder, zip, ACDC folder")
@@ -102,9 +92,47 @@ def study_picker() -> None:
     if st.session_state.get("load_error"):
         st.error(f"Could not open the study: {st.session_state['load_error']}")
     if current_study() is None:  # first visit: the example picked (by default the embedded default)
-        set_study(studies.open_example(st.session_state.get("example", studies.DEFAULT_EXAMPLE),
-                                       st.session_state.get("example_size", studies.DEFAULT_SIZE)))
+        open_chosen_example()
     st.caption(f"Open: **{current_study().label}**")
+
+
+def upload_box() -> None:
+    """The file uploader: a study of one's own (NIfTI, DICOM files, or a zip of a DICOM folder)."""
+    files = st.file_uploader("Upload a cine study: NIfTI (3D/4D), DICOM files, or a zip of a DICOM folder or "
+                             "an ACDC patient folder", accept_multiple_files=True, key="upload")
+    st.caption(upload_limit_text())
+    if not files:
+        return
+    key = "upload:" + ",".join(file.file_id for file in files)
+    if _is_current(key) or st.session_state.get("failed_key") == key:
+        return
+    st.session_state["failed_key"] = key  # tried once: a bad file is not re-read every rerun
+    with st.spinner("Reading the upload ..."):
+        opened = studies.open_uploads([(file.name, file.getvalue()) for file in files], upload_space())
+    opened.key = key
+    set_study(opened)
+
+
+def example_picker() -> None:
+    """Example phantoms: picking one (or another size) opens it."""
+    name = st.selectbox("Example (phantom with known truth)", list(studies.EXAMPLES), key="example",
+                        on_change=_request_example)
+    st.selectbox("Size", list(studies.EXAMPLE_SIZES), key="example_size", on_change=_request_example)
+    st.caption(studies.EXAMPLES[name].description)
+    if st.session_state.pop("example_requested", False) or st.button("Open the example", key="open_example"):
+        open_chosen_example()
+
+
+def _request_example() -> None:
+    st.session_state["example_requested"] = True
+
+
+def open_chosen_example() -> None:
+    name = st.session_state.get("example", studies.DEFAULT_EXAMPLE)
+    size = st.session_state.get("example_size", studies.DEFAULT_SIZE)
+    if not _is_current(f"example:{name}:{size}"):
+        with st.spinner("Drawing the phantom ..."):
+            set_study(studies.open_example(name, size))
 
 
 def _is_current(key: str) -> bool:
@@ -122,9 +150,17 @@ def page_header(title: str) -> studies.OpenedStudy:
     spacing = " x ".join(f"{s:.2f}" for s in study.spacing)
     st.caption(f"**{opened.label}**: {study.n_frames} frames x {study.n_slices} slices x {study.shape[2]} x "
                f"{study.shape[3]} pixels; spacing (z, y, x) {spacing} mm")
-    for note in opened.notes:
-        st.caption(f"Note: {note}")
+    reader_warnings(opened.notes)
     return opened
+
+
+def reader_warnings(notes: list[str]) -> None:
+    """What the reader had to assume or work around (the study's provenance warnings), in one box."""
+    if not notes:
+        return
+    lines = "\n".join(f"- {note}" for note in notes)
+    st.warning(f"**How this study was read** ({len(notes)} warning{'s' if len(notes) > 1 else ''}): the values "
+               f"below rest on these choices.\n{lines}", icon=":material/info:")
 
 
 # --- the model --------------------------------------------------------------------------------------
