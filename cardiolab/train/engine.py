@@ -6,14 +6,20 @@ The engine knows nothing about hearts: a *task* says how a batch becomes a loss
 
 1. seeds every random generator, so a CPU run is repeatable;
 2. builds the optimiser and the per-epoch learning-rate schedule from the config;
-3. runs the epochs with progress bars, optional mixed precision and gradient clipping;
-4. writes one checkpoint per epoch (model, optimiser, scheduler, RNG states, epoch,
-   history) and appends the epoch's metrics to ``metrics.jsonl`` and ``metrics.csv``;
-5. resumes from the last checkpoint, ending with the same weights as a run that was
-   never interrupted (the RNG states are restored, the data order is a function of
-   the seed and the epoch);
-6. under ``torchrun --nproc_per_node N`` it uses DistributedDataParallel and a
-   DistributedSampler; only rank 0 writes files.
+3. runs the epochs with progress bars, optional mixed precision (one loss scaler for
+   the whole run when float16 needs one) and gradient clipping;
+4. keeps the best checkpoint by ``config.monitor``, and stops early when it stalls for
+   ``config.early_stopping_patience`` epochs; a monitor that validation does not
+   return is an error at the first validation, not a silently frozen ``best.pt``;
+5. writes one checkpoint per epoch (model, optimiser, scheduler, loss scaler, RNG
+   states, epoch, history) and appends the epoch's metrics to ``metrics.jsonl`` and
+   ``metrics.csv``;
+6. resumes from the last checkpoint, ending with the same weights as a run that was
+   never interrupted (the RNG and loss-scaler states are restored, the data order is
+   a function of the seed and the epoch);
+7. under ``torchrun --nproc_per_node N`` it uses DistributedDataParallel and a
+   DistributedSampler; only rank 0 validates and writes files, and it tells the
+   other ranks whether the epoch improved, so every rank stops at the same epoch.
 
 Checkpoints hold only tensors and plain Python values, so they load with
 ``torch.load(path, weights_only=True)``: no pickle from anyone is ever executed.
@@ -197,12 +203,16 @@ def fit(model: torch.nn.Module, task, train_set: Dataset, config: TrainConfig, v
         model = channels_last_3d(model)
     optimizer = build_optimizer(config, model.parameters())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(config, epoch))
+    scaler = _grad_scaler(config, device)
     history, start_epoch, best = [], 0, None
     if resume and (out_dir / LAST_CHECKPOINT).is_file():
         state = load_checkpoint(out_dir / LAST_CHECKPOINT, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        # An empty state comes from a disabled scaler (or an older checkpoint): keep the fresh one.
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         history, start_epoch, best = list(state["history"]), state["epoch"] + 1, state.get("best")
     trained = torch.nn.parallel.DistributedDataParallel(model) if context.enabled else model
@@ -212,18 +222,22 @@ def fit(model: torch.nn.Module, task, train_set: Dataset, config: TrainConfig, v
     last_epoch = config.epochs if stop_after_epochs is None else min(config.epochs, start_epoch + stop_after_epochs)
     for epoch in range(start_epoch, last_epoch):
         loader = _epoch_loader(train_set, config, epoch, sampler)
-        train_loss = _train_one_epoch(trained, task, loader, optimizer, config, device, epoch, context)
+        train_loss = _train_one_epoch(trained, task, loader, optimizer, scaler, config, device, epoch, context)
         scheduler.step()
         record = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
         if val_set is not None and context.is_main:
-            record.update(_validate(model, task, val_set, config, device))
+            val_metrics = _validate(model, task, val_set, config, device)
+            _require_monitor(config, record, val_metrics)
+            record.update(val_metrics)
         history.append(record)
-        improved = _improved(record, best, config)
+        # Only rank 0 validated: its verdict is every rank's, so the patience counts, and
+        # with them the epoch at which each rank stops, agree (or the ranks would hang).
+        improved = _decided_by_rank0(_improved(record, best, config), device, context)
         if improved:
             best = {"epoch": epoch, config.monitor: record.get(config.monitor)}
         epochs_without_gain = 0 if improved else epochs_without_gain + 1
         if context.is_main:
-            state = _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best)
+            state = _checkpoint_state(model, optimizer, scheduler, scaler, config, epoch, history, best)
             save_checkpoint(out_dir / LAST_CHECKPOINT, state)
             if improved:
                 save_checkpoint(out_dir / BEST_CHECKPOINT, state)
@@ -252,9 +266,17 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _train_one_epoch(model, task, loader, optimizer, config, device, epoch, context) -> float:
+def _grad_scaler(config, device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler of a whole run (its scale adapts across epochs and is checkpointed).
+
+    Only float16, the CUDA autocast type, needs loss scaling; bfloat16, the CPU's, has
+    float32's range, so there the scaler is disabled (it passes everything through).
+    """
+    return torch.amp.GradScaler(device.type, enabled=config.amp and device.type == "cuda")
+
+
+def _train_one_epoch(model, task, loader, optimizer, scaler, config, device, epoch, context) -> float:
     model.train()
-    scaler = torch.amp.GradScaler(enabled=config.amp and device.type == "cuda")
     total, count = 0.0, 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                disable=not (config.progress and context.is_main))
@@ -287,6 +309,27 @@ def _validate(model, task, val_set, config, device) -> dict:
     return {"val_loss": float(np.mean(losses))}
 
 
+def _require_monitor(config, train_metrics: dict, val_metrics: dict) -> None:
+    """Fail at the first validation when ``config.monitor`` is no metric of the epoch.
+
+    A missing (or mistyped) key would otherwise never improve: best.pt would silently
+    stay at epoch 0 and early stopping would end the run after ``patience`` epochs.
+    """
+    if config.monitor not in train_metrics and config.monitor not in val_metrics:
+        raise ValueError(f"monitor {config.monitor!r} is not a metric of the epoch: validation returned "
+                         f"{sorted(val_metrics)} (the task's keys, prefixed 'val_'), training {sorted(train_metrics)}; "
+                         f"fix config.monitor or the task's validate")
+
+
+def _decided_by_rank0(decision: bool, device: torch.device, context: DistributedContext) -> bool:
+    """Rank 0's ``decision`` on every rank (a no-op without DDP)."""
+    if not context.enabled:
+        return decision
+    flag = torch.tensor([int(decision)], device=device)  # on the device: NCCL sends only CUDA tensors
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
 def _improved(record, best, config) -> bool:
     value = record.get(config.monitor, record.get("train_loss") if config.monitor == "val_loss" else None)
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -306,7 +349,7 @@ def _epochs_without_gain(history, config) -> int:
     return count
 
 
-def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best) -> dict:
+def _checkpoint_state(model, optimizer, scheduler, scaler, config, epoch, history, best) -> dict:
     from dataclasses import asdict, is_dataclass
 
     model_config = getattr(model, "config", None)
@@ -314,6 +357,7 @@ def _checkpoint_state(model, optimizer, scheduler, config, epoch, history, best)
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),  # plain floats and ints ({} when disabled)
         "rng": rng_state(),
         "epoch": epoch,
         "history": history,
