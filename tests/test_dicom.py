@@ -89,6 +89,20 @@ def test_round_trip_classic_series(series_folder, study):
     assert "secret-id" not in repr(loaded.info)  # no patient identity travels
 
 
+def test_a_stray_empty_functional_groups_element_leaves_a_classic_image_classic(series_folder, study):
+    """The GE Signa export: every classic MR file carries an empty PerFrameFunctionalGroupsSequence
+    and a private block; the geometry is at the top level and must be read from there."""
+    from pydicom.sequence import Sequence
+
+    def as_exported(dataset):
+        dataset.PerFrameFunctionalGroupsSequence = Sequence([])
+        dataset.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "DS", "1.5")
+
+    edit_files(sorted(series_folder.glob("*.dcm")), as_exported)
+    assert_same_study(load_cine(series_folder), study)
+    assert not any("lack ImagePositionPatient" in note for note in load_cine(series_folder).info["notes"])
+
+
 def test_image_placement_follows_the_raw_dicom_elements(series_folder):
     """Independent of the writer: sort the raw files by IPP . normal and TriggerTime, and
     check every image and the affine against the standard's pixel-to-patient rule."""

@@ -103,5 +103,44 @@ def test_broken_upload_shows_the_loader_error(app_url, chromium, artefacts, tmp_
     page.screenshot(path=str(artefacts / "broken_upload.png"))
     assert "not a readable NIfTI" in error.first.inner_text()
     page.get_by_text("Open: example: Embedded default (seed 0)").wait_for()  # the previous study is still open
-    browser.choose_source(page, "Server path")  # and the app still answers
-    page.get_by_text("File or folder on the server").wait_for()
+
+
+def write_dicom_zip(folder: Path):
+    """A zip of a classic DICOM cine as a scanner exports it: a stray empty functional-groups
+    element and a private tag in every file (the GE Signa case), inside a study folder."""
+    import zipfile
+
+    import pydicom
+    from pydicom.sequence import Sequence
+
+    from cardiolab.data.dicom import save_dicom_series
+    from cardiolab.data.phantom import make_phantom
+
+    study = make_phantom(seed=3, lv_ef_pct=20.0, rotation_deg=0.0, n_frames=8, n_slices=8, size=(112, 112))
+    files = save_dicom_series(study, folder / "series")
+    archive = folder / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in files:
+            dataset = pydicom.dcmread(path)
+            dataset.PerFrameFunctionalGroupsSequence = Sequence([])  # empty: the file stays a classic image
+            dataset.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "DS", "1.5")
+            dataset.save_as(path)
+            bundle.write(path, f"EXPORT/SE0001/{path.name}")
+    return archive, study.truth
+
+
+def test_landing_page_takes_a_dicom_zip_and_shows_its_ef_and_volume_curve(app_url, chromium, artefacts, tmp_path):
+    archive, truth = write_dicom_zip(tmp_path)
+    page = browser.open_page(chromium, app_url, timeout_s=300)  # the landing page, no click
+    browser.metric_number(page, "LVEF")  # the embedded default has been measured
+    started = time.perf_counter()
+    page.locator("input[type=file]").set_input_files([str(archive)])
+    page.get_by_text("Open: upload: export.zip").wait_for()
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")  # the rerun has finished
+    lvef_pct = browser.metric_number(page, "LVEF")
+    upload_to_ef_s = time.perf_counter() - started
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()  # the volume curve
+    page.screenshot(path=str(artefacts / "dicom_zip_lvef.png"))
+    print(f"DICOM zip upload -> LVEF on the landing page: {upload_to_ef_s:.2f} s; "
+          f"LVEF {lvef_pct:.1f} % vs truth {truth['lv_ef_pct']:.1f} %")
+    assert lvef_pct == pytest.approx(truth["lv_ef_pct"], abs=EF_TOLERANCE_PCT)

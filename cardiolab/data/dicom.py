@@ -248,13 +248,33 @@ def _images_or_none(members: list[tuple[Path, Dataset]]) -> list[_Image] | None:
 def _images_of(members: list[tuple[Path, Dataset]]) -> list[_Image]:
     images = []
     for path, dataset in members:
-        if "PerFrameFunctionalGroupsSequence" in dataset:
+        if _is_enhanced(dataset):
             images.extend(_enhanced_frames(path, dataset))
-        elif int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+        elif _number_of_frames(dataset) > 1:
             raise CineLoadError(path, "multi-frame file without per-frame functional groups: not a supported cine layout")
         else:
             images.append(_classic_image(path, dataset))
     return images
+
+
+def _number_of_frames(dataset: Dataset) -> int:
+    try:
+        return int(dataset.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):  # a malformed element: one frame, as in a classic image
+        return 1
+
+
+def _is_enhanced(dataset: Dataset) -> bool:
+    """An enhanced multi-frame object, by its SOP class and frame count, with functional groups to read.
+
+    Never by the mere presence of a functional-groups element: scanner exports (a GE Signa
+    cine, for one) put an empty ``PerFrameFunctionalGroupsSequence`` into classic
+    single-frame MR images, whose geometry sits at the top level.
+    """
+    sop_class = str(dataset.get("SOPClassUID") or dataset.file_meta.get("MediaStorageSOPClassUID", ""))
+    multi_frame_class = sop_class != MR_IMAGE_STORAGE and "Enhanced" in UID(sop_class).name
+    has_groups = len(dataset.get("PerFrameFunctionalGroupsSequence") or []) > 0
+    return has_groups and (multi_frame_class or _number_of_frames(dataset) > 1)
 
 
 def _number(dataset, keyword, default=None):
