@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from cardiolab import models
 from cardiolab.data.phantom import make_phantom
-from cardiolab.explain import InputOf, default_layer, explain, grad_cam, model_map, resize_linear
+from cardiolab.explain import InputOf, default_layer, explain, grad_cam, model_map, model_map_trust, resize_linear
 from cardiolab.models.layers import Conv4d
 from cardiolab.predict import predictor_from_model
 
@@ -228,6 +228,33 @@ def test_model_map_is_lv_volume_weaks_own_map():
         model_map(models.create("unet3d_thesis", size="small"), image)
 
 
+def weak_volume_metadata(**metrics):
+    held_out = {"selected_on": "cv0_val", "evaluated_on": "holdout20"}
+    return {"model_name": "lv_volume_weak", "metrics": metrics, "training": held_out, "extra": {"map_threshold": 0.9}}
+
+
+def test_model_map_trust_follows_the_measured_map_dice():
+    bundled = model_map_trust("lv_volume_weak")  # the zoo's checkpoint: map Dice 0.00 (thesis 0.72)
+    assert not bundled.trustworthy and bundled.map_dice < 0.05 and bundled.threshold == 0.9
+    assert bundled.reason.startswith("not yet meaningful") and "0.00" in bundled.reason and "0.72" in bundled.reason
+    assert "validation" in bundled.reason  # its figures picked its epoch: not called held-out
+    retrained = model_map_trust(weak_volume_metadata(map_dice_lv=0.74, volume_mae_ml=9.0))
+    assert retrained.trustworthy and retrained.map_dice == pytest.approx(0.74)
+    assert "0.74" in retrained.reason and "held-out test" in retrained.reason
+    assert not model_map_trust(weak_volume_metadata(map_dice_lv=0.49)).trustworthy  # the mark is 0.5
+    assert model_map_trust(weak_volume_metadata(map_dice_lv=0.5)).trustworthy
+    assert not model_map_trust(weak_volume_metadata(map_dice_lv=0.6), min_dice=0.7).trustworthy
+    unmeasured_ones = (weak_volume_metadata(), weak_volume_metadata(map_dice_lv=float("nan")),
+                       {"model_name": "lv_volume_weak"})
+    for unmeasured in unmeasured_ones:
+        verdict = model_map_trust(unmeasured)
+        assert not verdict.trustworthy and verdict.map_dice is None and "never measured" in verdict.reason
+    with pytest.raises(ValueError, match="lv_volume_weak"):
+        model_map_trust({"model_name": "pspunet", "metrics": {"map_dice_lv": 0.9}})
+    with pytest.raises(TypeError):
+        model_map_trust(None)
+
+
 # --- explain(): a whole study ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def study():
@@ -259,6 +286,10 @@ def test_explain_returns_a_map_in_the_study_grid(study, name, structure, metadat
     assert cam.min() >= 0 and cam.max() <= 1
     assert explanation.frame == 2 and explanation.layer and explanation.target
     assert explanation.method == ("model map" if name == "lv_volume_weak" else "grad-cam")
+    if name == "lv_volume_weak":  # an untrained model: its map was never measured, so it is not trusted
+        assert not explanation.details["map_trust"].trustworthy
+    else:
+        assert "map_trust" not in explanation.details
     assert hooks_left(chosen.model) == 0
     if name == "pspunet":  # a 24 px window at 6 mm (144 mm) around the heart: the image corners lie outside it
         assert cam[:, :4, :4].max() == 0 and cam[:, -4:, -4:].max() == 0

@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import nibabel as nib
@@ -229,6 +230,17 @@ def test_the_zoo_lists_the_default_model_with_its_metrics():
     assert any(row["metric"] == "dice_lv_ed" for row in rows)
 
 
+def test_only_a_weak_volume_map_measured_below_the_mark_is_flagged():
+    if models.explain_module is None:
+        pytest.skip(f"cardiolab.explain is missing ({models.EXPLAIN_MISSING})")
+    infos = {info.name: info for info in models.available_models()}
+    bundled = models.own_map_trust(infos["lv_volume_weak"])  # read from the checkpoint's map_dice_lv (0.00)
+    assert bundled is not None and not bundled.trustworthy and "not yet meaningful" in bundled.reason
+    assert models.own_map_trust(infos["default"]) is None  # explained by Grad-CAM: no own map to judge
+    retrained = replace(infos["lv_volume_weak"], metrics={**infos["lv_volume_weak"].metrics, "map_dice_lv": 0.75})
+    assert models.own_map_trust(retrained).trustworthy  # a better checkpoint lifts the flag by itself
+
+
 def test_reference_run_measures_the_study_labels():
     study = tiny_phantom()
     run = models.reference_run(study)
@@ -332,6 +344,7 @@ def test_explain_page_runs_or_says_what_is_missing(app):
     else:
         assert any(caption.startswith("Grad-CAM of LV cavity") for caption in image_captions(app)), image_captions(app)
         assert not app.error
+        assert not any("self-explaining map" in warning.value for warning in app.warning)  # Grad-CAM: no such flag
 
 
 def test_course_page_lists_the_notebooks(app):
@@ -394,5 +407,23 @@ def test_explain_page_shows_the_weak_volume_models_own_map(app):
         explanation = next(value for key, value in app.session_state["explanations"].items() if key[1] == "lv_volume_weak")
         assert explanation.cam.shape == app.session_state["study"].study.image.shape[1:]
         assert 0.0 <= explanation.cam.min() and explanation.cam.max() <= 1.0  # a probability map, not a rescaled score
+    finally:
+        app.session_state["model"] = "default"
+
+
+def test_explain_page_warns_that_the_weak_volume_models_own_map_is_not_yet_meaningful(app):
+    if models.explain_module is None:
+        pytest.skip(f"cardiolab.explain is missing ({models.EXPLAIN_MISSING})")
+    app.session_state["model"] = "lv_volume_weak"
+    try:
+        app.switch_page("app_pages/explain.py").run()
+        assert not app.exception, [e.value for e in app.exception]
+        warnings = [warning.value for warning in app.warning]
+        flagged = [text for text in warnings if "lv_volume_weak's self-explaining map is not yet meaningful" in text]
+        assert len(flagged) == 1, warnings
+        assert "Dice of 0.00" in flagged[0] and "0.72" in flagged[0], flagged  # the checkpoint's figure vs the thesis'
+        captions = image_captions(app)
+        assert any(caption.startswith("the model's own map of LV volume") and caption.endswith("(not yet meaningful)")
+                   for caption in captions), captions
     finally:
         app.session_state["model"] = "default"

@@ -220,6 +220,19 @@ def explanation_targets(info: ModelInfo) -> dict:
     return {"lv": "LV volume (the model's own map)"}  # "volume": lv_volume_weak
 
 
+def own_map_trust(info: ModelInfo):
+    """`cardiolab.explain.model_map_trust` of a model that explains itself with its own map, else None.
+
+    Decided from the checkpoint's measured map Dice (``info.metrics``), so a retrained
+    checkpoint whose map reaches the mark is no longer flagged.
+    """
+    rule = getattr(explain_module, "model_map_trust", None)
+    if rule is None or info.model_name != "lv_volume_weak":
+        return None
+    return rule({"model_name": info.model_name, "metrics": info.metrics, "training": info.training,
+                 "extra": info.extra})
+
+
 def explain(predictor, study: CineStudy, frame: int, target, device: str = "cpu"):
     """`cardiolab.explain.explain`: a CAM ``(Z, Y, X)`` in [0, 1] on the study grid."""
     if explain_module is None:

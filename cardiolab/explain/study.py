@@ -32,7 +32,7 @@ import numpy as np
 from cardiolab import LABEL_NAMES
 from cardiolab.events import EVENT_CLASSES
 from cardiolab.explain.gradcam import grad_cam, layer_name
-from cardiolab.explain.model_map import model_map
+from cardiolab.explain.model_map import model_map, model_map_trust
 from cardiolab.predict import LVQUAN_INDEX_UNITS, ModelInputs, Predictor, as_predictor
 from cardiolab.train.engine import resolve_device
 
@@ -49,7 +49,7 @@ class Explanation:
     target: str         # what score was explained
     frame: int          # study frame
     model: str = ""     # predictor name
-    details: dict = field(default_factory=dict)  # what the model's input was
+    details: dict = field(default_factory=dict)  # what the model's input was; for the model map, its map_trust
 
 
 def segmentation_target(structure, inputs: ModelInputs):
@@ -130,9 +130,11 @@ def explain(predictor_or_name, study, frame: int, structure: int | str = "lv", d
     inputs = predictor.model_inputs(study, frame, device=device)  # validates study and frame
     model = predictor.model.to(device)
     tensor = inputs.tensor.to(device)
+    details = {}
     if method == "model map":
         raw = model_map(model, tensor)  # validates the model
         explained_layer, description = "sigmoid LV map (the model's head)", f"P(LV cavity) per voxel, frame {frame}"
+        details["map_trust"] = model_map_trust(predictor.metadata)  # is the map meaningful yet (its measured Dice)?
     else:
         score, description = explanation_target(predictor, inputs, structure)
         raw = grad_cam(model, tensor, score, layer, forward=inputs.forward, normalise="none")
@@ -140,6 +142,6 @@ def explain(predictor_or_name, study, frame: int, structure: int | str = "lv", d
     cam = np.clip(inputs.to_study(raw.cpu().numpy()), 0.0, None)
     peak = float(cam.max())
     cam = (cam / peak if peak > 0 else cam).astype(np.float32)
+    details.update(input=inputs.description, input_shape=tuple(inputs.tensor.shape))
     return Explanation(cam=cam, method=method, layer=explained_layer, target=description, frame=int(frame),
-                       model=predictor.name, details={"input": inputs.description,
-                                                      "input_shape": tuple(inputs.tensor.shape)})
+                       model=predictor.name, details=details)

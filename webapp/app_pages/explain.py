@@ -12,8 +12,20 @@ if models.explain_module is None:
 if info is None:
     st.stop()
 
-st.markdown("Grad-CAM weights the feature maps of one layer by how much they raise the chosen output, "
-            "and shows where those maps are active. Red: the pixels that drove the output; blue: ignored.")
+trust = models.own_map_trust(info)  # None: the model is explained by Grad-CAM
+if trust is None:
+    st.markdown("Grad-CAM weights the feature maps of one layer by how much they raise the chosen output, "
+                "and shows where those maps are active. Red: the pixels that drove the output; blue: ignored.")
+else:
+    st.markdown("This model explains itself: it measures its volume on its own map of how likely each voxel is "
+                "to be LV cavity, so that map, not Grad-CAM, is shown. Red: where the map is highest (scaled to its "
+                "maximum in the frame); blue: near 0.")
+    if trust.trustworthy:
+        st.caption(f"{info.name}'s own map is {trust.reason}.")
+    else:
+        st.warning(f"**{info.name}'s self-explaining map is {trust.reason}.** Until a retrained checkpoint "
+                   "measures better, read it as where the model puts volume, not as a segmentation.",
+                   icon=":material/warning:")
 targets = models.explanation_targets(info)
 left, right = st.columns(2)
 target = left.selectbox("Explain", list(targets), format_func=lambda key: targets[key], key="explain_target")
@@ -45,4 +57,5 @@ image_column, map_column = st.columns(2)
 image_column.image(views.overlay_rgb(study.image[frame, z], labels, window, 0.35, zoom=zoom),
                    caption=f"frame {frame}, slice {z}" + (f": {info.name} segmentation" if labels is not None else ""))
 map_column.image(views.heatmap_rgb(study.image[frame, z], explanation.cam[z], window, opacity, zoom=zoom),
-                 caption=f"{method} of {targets[target]}, frame {frame}, slice {z}")
+                 caption=f"{method} of {targets[target]}, frame {frame}, slice {z}"
+                         + ("" if trust is None or trust.trustworthy else " (not yet meaningful)"))
