@@ -28,7 +28,12 @@ def _print_info(study, as_json: bool) -> None:
         print(json.dumps(summary, indent=2))
         return
     times = summary["frame_times_ms"]
+    provenance = summary["provenance"]
     print(f"source          {summary['source']}")
+    if provenance.get("format"):
+        series = f", series {provenance['series_uid']}" if provenance.get("series_uid") else ""
+        description = f" ({provenance['series_description']!r})" if provenance.get("series_description") else ""
+        print(f"format          {provenance['format']}{series}{description}")
     print(f"shape (T,Z,Y,X) {tuple(summary['shape'])}")
     print(f"frames T        {summary['n_frames']}")
     print(f"slices Z        {summary['n_slices']}")
@@ -37,8 +42,9 @@ def _print_info(study, as_json: bool) -> None:
         print(f"frame times     {times[0]:.1f} .. {times[-1]:.1f} ms (step {times[1] - times[0]:.1f} ms)")
     print(f"labelled frames {summary['labelled_frames'] or 'none'}")
     print(f"ED / ES frame   {summary['ed_frame']} / {summary['es_frame']} (0-based)")
-    for note in summary["notes"]:
-        print(f"note            {note}")
+    # Every fallback the reader used: the measures rest on these assumptions.
+    for warning in provenance["warnings"]:
+        print(f"warning         {warning}")
 
 
 def cmd_info(args) -> int:

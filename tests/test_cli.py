@@ -57,6 +57,22 @@ def test_info_json_on_a_dicom_cine_folder(tmp_path):
     assert info["frame_times_ms"] == pytest.approx(list(np.arange(5) * 45.0), abs=0.5)
 
 
+def test_info_shows_how_a_pacs_export_was_read(tmp_path):
+    from cardiolab.data.phantom import make_phantom
+    from cardiolab.data.scanner_export import write_scanner_export, zip_folder
+
+    study = make_phantom(seed=1, n_frames=4, n_slices=3, size=(32, 32))
+    archive = zip_folder(write_scanner_export(study, tmp_path / "EXPORT"), tmp_path / "export.zip")
+    text = run_cli("info", archive)
+    assert text.returncode == 0, text.stderr
+    assert "format          dicom, series 1.2.840.0113619.2.80.2 ('SA CINE')" in text.stdout
+    warning_lines = [line for line in text.stdout.splitlines() if line.startswith("warning")]
+    assert len(warning_lines) == 5 and any("LOCALIZER" in line for line in warning_lines)
+    info = json.loads(run_cli("info", archive, "--json").stdout)
+    assert INFO_KEYS <= set(info) and info["shape"] == [4, 3, 32, 32]
+    assert info["provenance"]["warnings"] == info["notes"] and info["provenance"]["series_found"] == 2
+
+
 def test_phantom_command_writes_an_image_its_labels_and_truth(tmp_path):
     result = run_cli("phantom", tmp_path / "ph.nii.gz", "--seed", 2, "--ef", 40, "--frames", 10, "--slices", 6)
     assert result.returncode == 0, result.stderr

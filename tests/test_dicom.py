@@ -15,7 +15,7 @@ import pydicom
 import pytest
 
 from cardiolab.data import CineLoadError, CineStudy, load_cine
-from cardiolab.data.dicom import load_dicom, looks_like_dicom, save_dicom_series
+from cardiolab.data.dicom import DICOM_PREFIX_OFFSET, load_dicom, looks_like_dicom, save_dicom_series
 
 N_FRAMES, N_SLICES, N_ROWS, N_COLUMNS = 5, 4, 24, 20
 SPACING_ZYX = (8.0, 1.4, 1.25)
@@ -144,18 +144,29 @@ def test_slice_spacing_is_measured_not_slice_thickness(series_folder, study):
     assert load_dicom(series_folder).spacing[0] == pytest.approx(SPACING_ZYX[0])
 
 
-def test_two_series_are_listed_and_series_uid_picks_one(tmp_path, study):
-    other = make_study(seed=1)
+def test_of_two_cines_the_one_with_more_phases_is_loaded_and_the_other_listed(tmp_path, study):
+    longer = make_study(seed=1, shape=(N_FRAMES + 1, N_SLICES, N_ROWS, N_COLUMNS), frame_times=np.arange(N_FRAMES + 1) * 40.0)
     save_dicom_series(study, tmp_path, series_description="SA cine", series_uid="1.2.3.4.1")
-    save_dicom_series(other, tmp_path / "second", series_description="SA cine repeat", series_uid="1.2.3.4.2")
-    with pytest.raises(CineLoadError) as caught:
-        load_dicom(tmp_path)
-    message = str(caught.value)
-    for text in ("1.2.3.4.1", "1.2.3.4.2", "'SA cine'", "'SA cine repeat'", f"files={N_FRAMES * N_SLICES}", "series_uid"):
-        assert text in message
-    assert_same_study(load_dicom(tmp_path, series_uid="1.2.3.4.2"), other)
+    save_dicom_series(longer, tmp_path / "second", series_description="SA cine repeat", series_uid="1.2.3.4.2")
+    with pytest.warns(UserWarning, match="2 series found"):
+        loaded = load_dicom(tmp_path)
+    assert_same_study(loaded, longer)
+    assert loaded.info["series_uid"] == "1.2.3.4.2"
+    (note,) = [note for note in loaded.info["notes"] if "series found" in note]
+    for text in ("1.2.3.4.1", "'SA cine'", f"files={N_FRAMES * N_SLICES}", f"{N_FRAMES} phases x {N_SLICES} slices", "series_uid="):
+        assert text in note
+    assert_same_study(load_dicom(tmp_path, series_uid="1.2.3.4.1"), study)
     with pytest.raises(CineLoadError, match="no series with series_uid=9.9"):
         load_dicom(tmp_path, series_uid="9.9")
+
+
+def test_of_two_equal_cines_the_later_series_is_loaded(tmp_path, study):
+    repeat = make_study(seed=1)
+    save_dicom_series(repeat, tmp_path / "b", series_uid="1.2.3.4.1")
+    save_dicom_series(study, tmp_path / "a", series_uid="1.2.3.4.2")
+    edit_files((tmp_path / "b").iterdir(), lambda d: setattr(d, "SeriesNumber", 7))
+    with pytest.warns(UserWarning, match="2 series found"):
+        assert_same_study(load_dicom(tmp_path), repeat)
 
 
 def test_cine_is_picked_over_a_localiser(tmp_path, study):
@@ -164,7 +175,7 @@ def test_cine_is_picked_over_a_localiser(tmp_path, study):
     save_dicom_series(localiser, tmp_path / "loc", series_description="localizer")
     loaded = load_dicom(tmp_path)
     assert_same_study(loaded, study)
-    assert any("chosen out of 2 series" in note for note in loaded.info["notes"])
+    assert any("2 series found" in note and "'localizer'" in note for note in loaded.info["notes"])
 
 
 def test_no_cine_among_several_series_is_reported(tmp_path):
@@ -268,6 +279,133 @@ def test_stray_non_dicom_file_in_a_folder_is_skipped(series_folder, study):
     loaded = load_dicom(series_folder)
     assert_same_study(loaded, study)
     assert any("skipped" in note for note in loaded.info["notes"])
+
+
+# --- tolerant reading: what real exports carry -----------------------------------------
+def test_invalid_uids_are_read_and_summarised_in_one_note(series_folder, study):
+    """GE writes UIDs with a leading zero in a component; pydicom warns once per element."""
+
+    def invalid_uids(dataset):
+        dataset.SeriesInstanceUID = "1.2.840.0113619.2.80.99"
+        dataset.SOPInstanceUID = f"1.2.840.0113619.2.80.99.{int(dataset.InstanceNumber)}"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns while the test writes them, too
+        edit_files(series_folder.iterdir(), invalid_uids)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_dicom(series_folder)
+    assert_same_study(loaded, study)
+    (note,) = [note for note in loaded.info["notes"] if "Invalid value for VR UI" in note]
+    assert "'1.2.840.0113619.2.80.99" in note and "read as stored" in note
+    assert len(caught) <= len(loaded.info["notes"])  # one warning a note, not one a file
+    assert loaded.info["series_uid"] == "1.2.840.0113619.2.80.99"
+
+
+def _write_without_preamble(path, keep_file_meta: bool):
+    """What old exporters write: no 128-byte preamble, no 'DICM'; sometimes no file meta at all."""
+    dataset = pydicom.dcmread(path)
+    dataset.preamble = None
+    if keep_file_meta:
+        dataset.save_as(path, enforce_file_format=False)
+    else:
+        del dataset.file_meta
+        pydicom.dcmwrite(path, dataset, implicit_vr=True, little_endian=True, enforce_file_format=False)
+    assert path.read_bytes()[DICOM_PREFIX_OFFSET: DICOM_PREFIX_OFFSET + 4] != b"DICM"
+
+
+@pytest.mark.parametrize("keep_file_meta", [True, False], ids=["file-meta-only", "bare-dataset"])
+def test_files_without_preamble_are_read_and_noted(series_folder, study, keep_file_meta):
+    for path in sorted(series_folder.iterdir())[::3]:
+        _write_without_preamble(path, keep_file_meta)
+    with pytest.warns(UserWarning, match="without the 128-byte preamble"):
+        loaded = load_dicom(series_folder)
+    assert_same_study(loaded, study)
+    one = sorted(series_folder.iterdir())[0]
+    assert looks_like_dicom(one)
+    assert load_cine(sorted(series_folder.iterdir())).shape == study.shape  # a list of files, strict mode
+
+
+def test_a_dicomdir_beside_the_images_is_skipped_and_noted(tmp_path, series_folder, study):
+    from pydicom.fileset import FileSet
+
+    file_set = FileSet()
+    for path in sorted(series_folder.iterdir()):
+        file_set.add(str(path))
+    exported = tmp_path / "cd"
+    file_set.write(exported)  # DICOMDIR plus the images in PT*/ST*/SE* folders
+    assert (exported / "DICOMDIR").is_file()
+    with pytest.warns(UserWarning, match=r"a DICOMDIR \(media index, not an image\) skipped"):
+        loaded = load_dicom(exported)
+    assert_same_study(loaded, study)
+
+
+def test_private_tags_odd_vrs_and_missing_optional_tags_are_tolerated(series_folder, study):
+    def as_a_scanner_writes(dataset):
+        block = dataset.private_block(0x0029, "SIEMENS CSA HEADER", create=True)
+        block.add_new(0x10, "OB", b"SV10\x04\x03\x02\x01" * 8)
+        block.add_new(0x11, "UN", b"\x00\x01\x02\x03")
+        dataset.add_new(0x00091001, "UN", b"GEMS")  # a private element without its creator
+        dataset.add_new(0x00180095, "DS", "")  # PixelBandwidth present but empty
+        for keyword in ("HeartRate", "PatientSize", "PatientWeight", "SeriesDescription", "SliceThickness", "Modality"):
+            delattr(dataset, keyword)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        edit_files(series_folder.iterdir(), as_a_scanner_writes)
+    loaded = load_dicom(series_folder)
+    assert_same_study(loaded, study)
+    assert "height_cm" not in loaded.info and "heart_rate_bpm" not in loaded.info
+
+
+def test_provenance_names_source_format_series_and_every_warning(tmp_path, study):
+    save_dicom_series(study, tmp_path / "cine", series_uid="1.2.3.9")
+    save_dicom_series(make_study(seed=2, shape=(1, 1, N_ROWS, N_COLUMNS)), tmp_path / "loc", series_description="localizer")
+    (tmp_path / "cine" / "report.txt").write_text("no image\n")
+    with pytest.warns(UserWarning):
+        loaded = load_dicom(tmp_path)
+    provenance = loaded.provenance
+    assert provenance["source"] == str(tmp_path) and provenance["format"] == "dicom"
+    assert provenance["series_uid"] == "1.2.3.9" and provenance["series_found"] == 2
+    assert provenance["warnings"] == loaded.info["notes"]
+    assert any("localizer" in text for text in provenance["warnings"])
+    assert any("report.txt" in text for text in provenance["warnings"])
+
+
+def test_a_whole_pacs_export_zip_reads_as_the_study_with_one_warning_per_quirk(tmp_path, study):
+    """Every quirk at once, zipped: CD layout under a DICOMDIR, a localiser, invalid UIDs, an
+    empty functional-groups element, private blocks, files without preamble, a text report."""
+    from cardiolab.data.scanner_export import write_scanner_export, zip_folder
+
+    archive = zip_folder(write_scanner_export(study, tmp_path / "EXPORT"), tmp_path / "export.zip")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = load_cine(archive)
+    assert_same_study(loaded, study)
+    warned = [str(w.message) for w in caught if w.category is UserWarning]  # not the GC's ResourceWarnings
+    assert len(warned) == len(loaded.provenance["warnings"]) == 5  # DICOMDIR, report, no preamble, series, UIDs
+    assert all(text.startswith(f"{archive}:EXPORT: ") for text in warned)  # the zip, never a temporary folder
+    assert "LOCALIZER" in " ".join(warned) and loaded.provenance["source"] == str(archive)
+
+
+def test_a_broken_file_inside_a_zip_is_named_by_its_place_in_the_zip(tmp_path, series_folder):
+    victim = instance_file(series_folder, 1, 2)
+    victim.write_bytes(victim.read_bytes()[:400])
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in series_folder.iterdir():
+            zipped.write(path, f"exam/{path.name}")
+    with pytest.raises(CineLoadError, match=rf"upload.zip:exam/{victim.name}: truncated or corrupt") as caught:
+        load_cine(archive)
+    assert "cardiolab-zip-" not in str(caught.value)
+
+
+def test_garbage_that_starts_like_dicom_is_skipped_without_reading_gigabytes(series_folder, study):
+    """A forced read of arbitrary bytes can ask pydicom for a 4 GB value: such files are not forced."""
+    (series_folder / "junk.bin").write_bytes(b"\x08\x00\x16\x00" + b"\xff" * 100)
+    (series_folder / "DICM.txt").write_bytes(b"DICM" * 10)
+    with pytest.warns(UserWarning, match="2 files skipped"):
+        assert_same_study(load_dicom(series_folder), study)
 
 
 @pytest.mark.parametrize("keep_fraction", [0.2, 0.5, 0.95])

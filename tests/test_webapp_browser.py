@@ -106,27 +106,14 @@ def test_broken_upload_shows_the_loader_error(app_url, chromium, artefacts, tmp_
 
 
 def write_dicom_zip(folder: Path):
-    """A zip of a classic DICOM cine as a scanner exports it: a stray empty functional-groups
-    element and a private tag in every file (the GE Signa case), inside a study folder."""
-    import zipfile
-
-    import pydicom
-    from pydicom.sequence import Sequence
-
-    from cardiolab.data.dicom import save_dicom_series
+    """A zip of a cine as a PACS exports it (`cardiolab.data.scanner_export`): the GE Signa
+    stray empty functional-groups element, invalid UIDs, private tags, a localiser, a
+    DICOMDIR, files without preamble."""
     from cardiolab.data.phantom import make_phantom
+    from cardiolab.data.scanner_export import write_scanner_export, zip_folder
 
     study = make_phantom(seed=3, lv_ef_pct=20.0, rotation_deg=0.0, n_frames=8, n_slices=8, size=(112, 112))
-    files = save_dicom_series(study, folder / "series")
-    archive = folder / "export.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for path in files:
-            dataset = pydicom.dcmread(path)
-            dataset.PerFrameFunctionalGroupsSequence = Sequence([])  # empty: the file stays a classic image
-            dataset.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x10, "DS", "1.5")
-            dataset.save_as(path)
-            bundle.write(path, f"EXPORT/SE0001/{path.name}")
-    return archive, study.truth
+    return zip_folder(write_scanner_export(study, folder / "EXPORT"), folder / "export.zip"), study.truth
 
 
 def test_landing_page_takes_a_dicom_zip_and_shows_its_ef_and_volume_curve(app_url, chromium, artefacts, tmp_path):
@@ -142,6 +129,8 @@ def test_landing_page_takes_a_dicom_zip_and_shows_its_ef_and_volume_curve(app_ur
         lvef_pct = browser.metric_number(page, "LVEF")
     upload_to_ef_s = time.perf_counter() - started
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()  # the volume curve
+    page.get_by_text("How this study was read").first.wait_for()  # the reader's warnings, shown
+    assert "LOCALIZER" in page.locator('[data-testid="stAlert"]', has_text="How this study was read").first.inner_text()
     page.screenshot(path=str(artefacts / "dicom_zip_lvef.png"))
     print(f"DICOM zip upload -> LVEF on the landing page: {upload_to_ef_s:.2f} s; "
           f"LVEF {lvef_pct:.1f} % vs truth {truth['lv_ef_pct']:.1f} %")

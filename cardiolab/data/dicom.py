@@ -38,6 +38,7 @@ Choices made where the standard leaves room, each stated here once:
 """
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from cardiolab.data.study import CineStudy
 
 MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4")
 ENHANCED_MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4.1")
+MEDIA_STORAGE_DIRECTORY_STORAGE = UID("1.2.840.10008.1.3.10")  # a DICOMDIR
 
 DICOM_PREFIX_OFFSET = 128  # bytes of preamble before the b"DICM" prefix (PS3.10 7.1)
 HEADER_DEFER_BYTES = 4096  # elements larger than this (pixel data) are read only when used
@@ -73,19 +75,76 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])  # DICOM is LPS, NIfTI is RAS: flip
 # Reading
 # --------------------------------------------------------------------------------------
 def looks_like_dicom(path) -> bool:
-    """True for a file with the ``DICM`` prefix at byte 128, or that pydicom reads as is."""
+    """True for a file with the ``DICM`` prefix at byte 128, or that reads as a raw DICOM dataset."""
     path = Path(path)
     if not path.is_file():
         return False
+    try:
+        return _read_dataset(path, defer_size=HEADER_DEFER_BYTES)[0] is not None
+    except CineLoadError:  # it claims to be DICOM but is broken: still DICOM, for the dispatch
+        return True
+
+
+def _has_prefix(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(DICOM_PREFIX_OFFSET + 4)
-    if head[DICOM_PREFIX_OFFSET:] == b"DICM":
-        return True
+    return head[DICOM_PREFIX_OFFSET:] == b"DICM"
+
+
+def _read_dataset(path: Path, defer_size: int) -> tuple[Dataset | None, bool]:
+    """``(dataset, read_without_prefix)``, or ``(None, False)`` for a file that is not DICOM.
+
+    A file with the ``DICM`` prefix that pydicom cannot parse is corrupt (`CineLoadError`).
+    Old exports and some PACS tools write the dataset without the 128-byte preamble
+    and prefix (PS3.10 7.1 requires them): such a file is read with ``force=True`` and
+    accepted only where the result looks like a DICOM object (it names its SOP class,
+    or has rows and pixel data), since forcing reads any bytes as *something*.
+    """
+    if _has_prefix(path):
+        try:
+            return pydicom.dcmread(path, defer_size=defer_size), False
+        except Exception as error:  # pydicom raises many types on broken files
+            raise CineLoadError(path, f"truncated or corrupt DICOM file ({type(error).__name__}: {error})") from None
+    if not _starts_like_a_dataset(path):
+        return None, False  # forcing arbitrary bytes can ask for gigabytes: only try what looks like DICOM
     try:
-        pydicom.dcmread(path, stop_before_pixels=True, force=False)
-        return True
-    except Exception:  # anything pydicom cannot parse without forcing is not DICOM
+        dataset = pydicom.dcmread(path, defer_size=defer_size, force=True)
+        plausible = "SOPClassUID" in dataset or ("Rows" in dataset and "PixelData" in dataset)
+    except Exception:  # bytes that do not even parse as a raw dataset: not DICOM
+        return None, False
+    if not plausible:
+        return None, False
+    _name_the_transfer_syntax(dataset)
+    return dataset, True
+
+
+def _starts_like_a_dataset(path: Path) -> bool:
+    """Whether a file without the prefix begins as a raw dataset does: its first element in
+    group 0002 (file meta) or 0008 (identification), either an explicit VR or an implicit
+    length that fits in the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or head[:2] not in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08"):
         return False
+    explicit_vr = head[4:6].isalpha() and head[4:6].isupper()
+    return explicit_vr or int.from_bytes(head[4:8], "little") <= path.stat().st_size
+
+
+def _name_the_transfer_syntax(dataset: Dataset) -> None:
+    """A raw dataset carries no file meta: record the encoding pydicom detected, so the
+    pixel data can be decoded (uncompressed is the only possibility without file meta)."""
+    if not hasattr(dataset, "file_meta"):
+        dataset.file_meta = FileMetaDataset()
+    if "TransferSyntaxUID" in dataset.file_meta:
+        return
+    implicit, little = getattr(dataset, "original_encoding", (True, True))
+    if implicit is None:
+        implicit, little = True, True
+    if implicit:
+        syntax = pydicom.uid.ImplicitVRLittleEndian
+    else:
+        syntax = pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+    dataset.file_meta.TransferSyntaxUID = syntax
 
 
 @dataclass
@@ -112,28 +171,65 @@ class _Image:
 def load_dicom(source, series_uid: str | None = None) -> CineStudy:
     """Load a short-axis cine from a DICOM folder (searched recursively) or a list of files.
 
-    Where a folder holds several series, the short-axis cine is picked (several phases
-    per slice position, more than one slice, one orientation; a description with
-    "sa"/"sax"/"short" breaks ties) or ``series_uid`` names it. Raises `CineLoadError`
-    naming the file or folder and the problem for anything that is not a complete cine.
+    Where a folder holds several series, the short-axis cine with the most phases is
+    picked (several phases at each of several slice positions, one orientation; a
+    description with "sa"/"sax"/"short" comes first) and the others are listed in a
+    warning, or ``series_uid`` names the one to load. Raises `CineLoadError` naming the
+    file or folder and the problem for anything that is not a complete cine.
+
+    Real exports are read tolerantly, and each thing tolerated becomes a note in
+    ``info['notes']`` (`CineStudy.provenance`) and a warning: files without the DICM
+    prefix, a DICOMDIR, files that are not images, invalid values pydicom warns about
+    (a UID with a leading zero, say), and every fallback of the geometry and timing.
     """
     label, files, from_folder = _list_files(source)
-    headers, skipped = _read_headers(files, strict=not from_folder)
-    if not headers:
-        detail = f" ({len(skipped)} other files skipped, e.g. {skipped[0].name})" if skipped else ""
-        raise CineLoadError(label, f"no DICOM image files found{detail}")
-    series = _group_by_series(headers)
-    # A series that cannot be read (None) is no candidate; only the chosen one must be readable.
-    images_by_series = {uid: _images_or_none(members) for uid, members in series.items()}
-    chosen = _choose_series(label, series, images_by_series, series_uid)
-    images = images_by_series[chosen] or _images_of(series[chosen])  # the second call raises the error
-    notes = []
-    if skipped:
-        notes.append(f"{len(skipped)} files that are not DICOM images were skipped")
-    if len(series) > 1:
-        description = _description(series[chosen][0][1])
-        notes.append(f"series {chosen} ({description!r}) chosen out of {len(series)} series")
-    return _assemble(label, images, series[chosen][0][1], notes)
+    notes: list[str] = []
+    with _pydicom_warnings_as_notes(label, notes):
+        headers = _read_headers(label, files, strict=not from_folder, notes=notes)
+        series = _group_by_series(headers)
+        # A series that cannot be read (None) is no candidate; only the chosen one must be readable.
+        images_by_series = {uid: _images_or_none(members) for uid, members in series.items()}
+        chosen = _choose_series(label, series, images_by_series, series_uid, notes)
+        images = images_by_series[chosen] or _images_of(series[chosen])  # the second call raises the error
+        study = _assemble(label, images, series[chosen][0][1], notes)
+    study.info["series_uid"] = chosen
+    study.info["series_found"] = len(series)
+    return study
+
+
+class _pydicom_warnings_as_notes:
+    """Collect pydicom's warnings while reading; summarise them as notes, one per kind.
+
+    pydicom warns once per element (a GE export with invalid UIDs gives one warning
+    per file and UID): the user needs to know what was tolerated, not 480 lines of it.
+    Warnings from anywhere else pass through unchanged.
+    """
+
+    def __init__(self, label, notes: list[str]):
+        self.label, self.notes = label, notes
+
+    def __enter__(self):
+        self._catcher = warnings.catch_warnings(record=True)
+        self.caught = self._catcher.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc_info):
+        self._catcher.__exit__(*exc_info)
+        kinds: dict[str, list[str]] = {}
+        for caught in self.caught:
+            if f"{os.sep}pydicom{os.sep}" not in caught.filename:
+                warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
+                continue
+            text = str(caught.message)
+            kind, _, detail = text.partition(": ")  # "Invalid value for VR UI: '1.2.03'. Please see ..."
+            kinds.setdefault(kind if detail else text[:120], []).append(detail.split(". Please see")[0])
+        if exc_info[0] is not None:
+            return False  # the error says what matters; the tolerated values do not
+        for kind, details in kinds.items():
+            example = f" (e.g. {details[0]})" if details[0] else ""
+            _fallback(self.notes, self.label, f"pydicom: {kind}, {len(details)} times{example}: read as stored")
+        return False
 
 
 def _list_files(source) -> tuple[Path, list[Path], bool]:
@@ -159,29 +255,29 @@ def _list_files(source) -> tuple[Path, list[Path], bool]:
     return folder, files, True
 
 
-def _read_headers(files: list[Path], strict: bool) -> tuple[list[tuple[Path, Dataset]], list[Path]]:
+def _read_headers(label, files: list[Path], strict: bool, notes: list[str]) -> list[tuple[Path, Dataset]]:
     """Read every file's header (pixel data deferred). ``strict``: a non-DICOM file is an error.
 
-    A folder may hold a DICOMDIR, reports or text files: those are skipped. A file that
-    claims to be an image (by its SOP class) but cannot be read, or lost its pixel data,
-    is truncated or corrupt, and that is always an error.
+    A folder may hold a DICOMDIR, reports or text files: those are skipped, and noted.
+    A file that claims to be an image (by its SOP class) but cannot be read, or lost its
+    pixel data, is truncated or corrupt, and that is always an error.
     """
-    headers, skipped = [], []
+    headers, skipped, directories, raw = [], [], [], []
     for path in files:
-        if not looks_like_dicom(path):
+        dataset, without_prefix = _read_dataset(path, defer_size=HEADER_DEFER_BYTES)
+        if dataset is None:
             if strict:
-                raise CineLoadError(path, "not a DICOM file (no 'DICM' prefix at byte 128)")
+                raise CineLoadError(path, "not a DICOM file (no 'DICM' prefix at byte 128, nor a readable raw dataset)")
             skipped.append(path)
             continue
-        try:
-            dataset = pydicom.dcmread(path, defer_size=HEADER_DEFER_BYTES)
-        except Exception as error:  # pydicom raises many types on broken files
-            raise CineLoadError(path, f"truncated or corrupt DICOM file ({type(error).__name__}: {error})") from None
         sop_class = dataset.get("SOPClassUID") or dataset.file_meta.get("MediaStorageSOPClassUID")
-        if sop_class is None:
-            # Every DICOM object names its class; a file that does not was cut short.
-            raise CineLoadError(path, "truncated or corrupt DICOM file (no SOP class: the header ends early)")
-        is_image_class = "Image Storage" in UID(str(sop_class)).name
+        if "PixelData" not in dataset and (sop_class is None or not UID(str(sop_class)).is_valid):
+            # Every DICOM object names its class; a file that does not, or ends inside it, was cut short.
+            raise CineLoadError(path, "truncated or corrupt DICOM file (no complete SOP class: the header ends early)")
+        if sop_class == MEDIA_STORAGE_DIRECTORY_STORAGE:
+            directories.append(path)  # an index of the medium, not an image
+            continue
+        is_image_class = sop_class is not None and "Image Storage" in UID(str(sop_class)).name
         if "PixelData" not in dataset:
             if is_image_class:
                 raise CineLoadError(path, f"{UID(str(sop_class)).name} file without pixel data: truncated or corrupt")
@@ -189,8 +285,29 @@ def _read_headers(files: list[Path], strict: bool) -> tuple[list[tuple[Path, Dat
                 raise CineLoadError(path, "DICOM file holds no image (no pixel data)")
             skipped.append(path)
             continue
+        if without_prefix:
+            raw.append(path)
         headers.append((path, dataset))
-    return headers, skipped
+    if not headers:
+        others = skipped + directories
+        detail = f" ({len(others)} other files skipped, e.g. {others[0].name})" if others else ""
+        raise CineLoadError(label, f"no DICOM image files found{detail}")
+    if directories:
+        what = "a DICOMDIR" if len(directories) == 1 else _count(directories, "DICOMDIR")
+        _fallback(notes, label, f"{what} (media index, not an image) skipped: the images were found by reading the folder itself")
+    if skipped:
+        _fallback(notes, label, f"{_count(skipped, 'file')} skipped, not DICOM images (e.g. {skipped[0].name})")
+    if raw:
+        _fallback(
+            notes,
+            label,
+            f"{_count(raw, 'file')} without the 128-byte preamble and 'DICM' prefix read as raw datasets (e.g. {raw[0].name})",
+        )
+    return headers
+
+
+def _count(items, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _group_by_series(headers) -> dict[str, list[tuple[Path, Dataset]]]:
@@ -205,36 +322,54 @@ def _description(dataset: Dataset) -> str:
     return str(dataset.get("SeriesDescription", ""))
 
 
-def _choose_series(label, series, images_by_series, series_uid) -> str:
-    listing = "\n".join(
-        f"  uid={uid} description={_description(members[0][1])!r} files={len(members)}" for uid, members in series.items()
-    )
+def _choose_series(label, series, images_by_series, series_uid, notes: list[str]) -> str:
+    """The uid of the series to load: ``series_uid``, the only one, or the best short-axis cine."""
+    shapes = {uid: _cine_shape(images) if images else None for uid, images in images_by_series.items()}
+
+    def describe(uid) -> str:
+        shape = f"{shapes[uid][0]} phases x {shapes[uid][1]} slices" if shapes[uid] else "not a cine"
+        return f"uid={uid} description={_description(series[uid][0][1])!r} files={len(series[uid])} ({shape})"
+
+    listing = "\n".join(f"  {describe(uid)}" for uid in series)
     if series_uid is not None:
         if str(series_uid) not in series:
             raise CineLoadError(label, f"no series with series_uid={series_uid}; the series found are:\n{listing}")
         return str(series_uid)
     if len(series) == 1:
         return next(iter(series))
-    cines = [uid for uid, images in images_by_series.items() if images and _looks_like_cine(images)]
-    if len(cines) > 1:
-        named = [uid for uid in cines if SHORT_AXIS_NAME.search(_description(series[uid][0][1]))]
-        cines = named if len(named) == 1 else cines
-    if len(cines) == 1:
-        return cines[0]
-    why = "none looks like a short-axis cine" if not cines else f"{len(cines)} look like short-axis cines"
-    raise CineLoadError(label, f"{len(series)} series found and {why}; pick one with series_uid=:\n{listing}")
+    cines = [uid for uid, shape in shapes.items() if shape is not None]
+    if not cines:
+        raise CineLoadError(label, f"{len(series)} series found and none looks like a short-axis cine; pick one with series_uid=:\n{listing}")
+
+    def preference(uid):
+        # Named short axis first, then the most phases, the most slices, the latest series
+        # (a repeat is acquired because the first try failed), and the uid for a stable order.
+        first = series[uid][0][1]
+        named = bool(SHORT_AXIS_NAME.search(_description(first)))
+        return (named, *shapes[uid], _number(first, "SeriesNumber", 0.0), str(first.get("SeriesTime", "")), uid)
+
+    chosen = max(cines, key=preference)
+    others = "; ".join(describe(uid) for uid in series if uid != chosen)
+    _fallback(
+        notes,
+        label,
+        f"{len(series)} series found: loaded {describe(chosen)}; the others (load one with series_uid=): {others}",
+    )
+    return chosen
 
 
-def _looks_like_cine(images: list[_Image]) -> bool:
-    """Several phases at each of several slice positions, all in one orientation."""
+def _cine_shape(images: list[_Image]) -> tuple[int, int] | None:
+    """``(phases, slices)`` of a series with several phases at each of several slice
+    positions, all in one orientation; None for anything else (a localiser, a 4CH cine)."""
     if any(image.orientation is None or image.position_lps is None for image in images):
-        return False
+        return None
     first = images[0].orientation
     if any(np.abs(image.orientation - first).max() > ORIENTATION_TOLERANCE for image in images):
-        return False
+        return None
     normal = np.cross(first[:3], first[3:])
     slices = _group_positions(np.array([image.position_lps @ normal for image in images]))
-    return len(slices) > 1 and min(len(members) for members in slices) > 1
+    phases = min(len(members) for members in slices)
+    return (phases, len(slices)) if len(slices) > 1 and phases > 1 else None
 
 
 # --- one series -> images -----------------------------------------------------------------
@@ -733,6 +868,7 @@ def _series_header(study: CineStudy, description: str, series_uid: str, slope: f
         if study.info.get(info_key):
             setattr(ds, keyword, _ds(study.info[info_key] * scale))
     ds.StudyInstanceUID = generate_uid()
+    ds.StudyID = "1"
     ds.SeriesInstanceUID = series_uid
     ds.FrameOfReferenceUID = generate_uid()
     ds.StudyDate = ds.SeriesDate = now.strftime("%Y%m%d")

@@ -15,7 +15,9 @@ one DICOM file (enhanced multi-frame)  `cardiolab.data.dicom.load_dicom`
 """
 from __future__ import annotations
 
+import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from cardiolab.data.errors import CineLoadError
@@ -60,15 +62,29 @@ def load_cine(source, **options) -> CineStudy:
 
 
 def _load_zip(path: Path, **options) -> CineStudy:
+    """Unpack safely into a temporary folder and load what is inside.
+
+    Errors and warnings name the file inside the zip (``export.zip:EXPORT/IM_0001``),
+    never the temporary folder, which means nothing to the user and is gone afterwards.
+    """
     from cardiolab.data.archive import extract_zip
 
     with tempfile.TemporaryDirectory(prefix="cardiolab-zip-") as folder:
+        inside = lambda text: str(text).replace(folder + os.sep, f"{path}:").replace(folder, f"{path}:")  # noqa: E731
         root = extract_zip(path, folder)
         # A zip usually wraps everything in one top folder: descend into it.
         entries = [p for p in Path(root).iterdir() if not p.name.startswith((".", "__MACOSX"))]
         while len(entries) == 1 and entries[0].is_dir():
             root = entries[0]
             entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-        study = load_cine(root, **options)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                study = load_cine(root, **options)
+        except CineLoadError as error:
+            raise CineLoadError(inside(error.path), inside(error.problem)) from None
+        finally:
+            for warning in caught:  # outside the catcher, or each would be caught again
+                warnings.warn_explicit(inside(warning.message), warning.category, warning.filename, warning.lineno)
         study.info["source"] = str(path)
         return study

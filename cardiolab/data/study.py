@@ -139,6 +139,19 @@ class CineStudy:
             dense[t] = lab
         return dense
 
+    @property
+    def provenance(self) -> dict:
+        """Where the study came from and what the reader had to tolerate or assume.
+
+        ``warnings`` lists every fallback a loader used (slice order from SliceLocation,
+        frame times assumed, files skipped, another series chosen, ...), in the words
+        the command line and the app show the user. The other keys are there when the
+        loader knows them.
+        """
+        keys = ("source", "format", "series_description", "series_uid", "series_found", "n_images", "modality")
+        facts = {key: self.info[key] for key in keys if self.info.get(key) not in (None, "")}
+        return {**facts, "warnings": list(self.info.get("notes", []))}
+
     def summary(self) -> dict:
         """The facts `cardiolab info --json` prints."""
         return {
@@ -152,6 +165,7 @@ class CineStudy:
             "es_frame": self.es_frame,
             "source": self.info.get("source"),
             "notes": self.info.get("notes", []),
+            "provenance": self.provenance,
         }
 
 
