@@ -400,7 +400,7 @@ def phantom_model_card(name: str, model, training: dict, metrics: dict, preproce
     rows = [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
             for key, value in metrics.items()]
     return "\n".join([
-        f"# Model card: `{name}`",
+        f"# Model card: `{model.model_name}` (recipe `{name}`)",  # the zoo name, then how it was made
         "",
         "## Architecture",
         f"`{model.model_name}` ({model_spec.paper}), size `small`: config `{dict(model.config.__dict__)}`, "
@@ -716,7 +716,7 @@ def lv_volume_model_card(model, training: dict, metrics: dict, preprocessing: di
         f"Preprocessing (stored in the checkpoint): `{preprocessing}`.",
         "",
         "## Training",
-        f"Loss: [thesis] Eq. (6.1) (volume MAE + 100 x MAE of the LV share pi + 1e-3 x L1 of the bottleneck). "
+        f"Loss: [thesis] Eq. (6.1) (volume MAE + 100 x MAE of the LV share pi + 1e-3 x [L1 of the bottleneck + L1 of the map]). "
         f"Adam (lr {training['lr']}), batch {training['batch_size']}, {training['epochs']} epochs (best epoch "
         f"{training['best_epoch']} by `{training['monitor']}`), seed {training['seed']}, {training['minutes']} min "
         "on CPU. Augmentation: rotation +-30 deg, shear +-20 deg, translation +-15 px, Gaussian noise "
