@@ -16,7 +16,7 @@ slices x 256 x 216) under 10 s for a NIfTI and 12 s for a zipped DICOM export on
 5. steps the frame and the slice sliders ``--steps`` times each and times each redraw
    (from the key press to the new image caption).
 
-    python benchmarks/bench_app.py [--steps 10] [--size acdc|small] [--format nifti|dicom]
+    python benchmarks/bench_app.py [--steps 10] [--size acdc|ge|small] [--format nifti|dicom]
 
 Needs Chromium (``apt-get install chromium``) and Playwright; downloads nothing.
 """
@@ -38,6 +38,7 @@ from webapp import browser, serve
 
 SIZES = {
     "acdc": {"n_frames": 30, "n_slices": 10, "size": (256, 216), "pixel_mm": 1.5, "slice_mm": 10.0},
+    "ge": {"n_frames": 20, "n_slices": 12, "size": (256, 256), "pixel_mm": 1.4, "slice_mm": 8.0},  # the GE Signa export
     "small": {"n_frames": 8, "n_slices": 8, "size": (112, 112)},
 }
 
