@@ -26,11 +26,10 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
-from cardiolab.data.preprocess import Preprocessor
+from cardiolab.data.preprocess import Preprocessor, stack_slice_context
 from cardiolab.data.study import CineStudy
+from cardiolab.devices import channels_last_3d, resolve_device
 from cardiolab.metrics.segmentation import largest_region
-from cardiolab.train.engine import channels_last_3d, resolve_device
-from cardiolab.train.pipelines import stack_slice_context
 
 
 @dataclass

@@ -72,12 +72,12 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from cardiolab import LV_CAVITY, LV_MYOCARDIUM, models
-from cardiolab.data.preprocess import Preprocessor, temporal_windows
+from cardiolab.data.preprocess import (Preprocessor, circular_window, median_projection, stack_slice_context,
+                                       temporal_windows)
 from cardiolab.data.study import CineStudy
+from cardiolab.devices import resolve_device
 from cardiolab.events import EVENT_CLASSES, THESIS_THRESHOLD, detect_events
 from cardiolab.inference import SliceModelBundle, keep_largest_components, locate_heart, pad_to_multiple, segment_study
-from cardiolab.train.engine import resolve_device
-from cardiolab.train.pipelines import circular_window, median_projection, stack_slice_context
 
 TASKS = ("segmentation", "events", "regression", "volume")
 # the registry's task names -> what a Prediction holds
@@ -539,7 +539,7 @@ def inputs_esed(predictor: Predictor, study, frame: int, device) -> ModelInputs:
 
 # --- stcnn_lvquan: LV indices of one slice, [seed 001] ---------------------------------------
 def lvquan_sampling(predictor: Predictor):
-    from cardiolab.train.pipelines import LVQuanSamplingConfig
+    from cardiolab.data.sampling import LVQuanSamplingConfig
 
     known = {f.name for f in fields(LVQuanSamplingConfig)}
     values = {key: value for key, value in predictor.metadata["preprocessing"].items() if key in known}
@@ -601,8 +601,8 @@ class LVQuanCrop:
 
 def lvquan_crop(predictor: Predictor, study, device) -> LVQuanCrop:
     """The slice's LV crop over the cycle, built by `LVQuanDataset` (the training pipeline) itself."""
-    from cardiolab.train import targets
-    from cardiolab.train.pipelines import LVQuanDataset
+    from cardiolab import targets
+    from cardiolab.data.lvquan import LVQuanDataset
 
     labels, source = lv_mask_labels(predictor, study, device)
     located = dataclasses.replace(study, labels=labels)
@@ -697,7 +697,7 @@ def default_metadata(model_name: str, model: nn.Module | None = None) -> dict:
     Preprocessing: the phantom recipes' settings for the four temporal models, the
     default recipe's for the slice segmenters, the training pipelines' defaults otherwise.
     """
-    from cardiolab.train import pipelines, recipes
+    from cardiolab.data import presets as recipes, sampling as pipelines  # the recipes' and pipelines' settings
 
     spec = models.spec(model_name)
     extra: dict = {}

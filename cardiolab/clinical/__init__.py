@@ -23,13 +23,14 @@ from cardiolab.clinical.wall_thickness import (
     systolic_thickening,
     wall_thickness,
 )
-from cardiolab.clinical.qc import QCConfig, function_qc, qc_flags, segmentation_qc
+from cardiolab.clinical.qc import QCConfig, function_qc, segmentation_qc
 from cardiolab.clinical.function import (
     CardiacFunction,
     cardiac_function,
     ejection_filling_rates_ml_s,
     ejection_fraction_pct,
     mosteller_bsa_m2,
+    qc_flags,
     rr_interval_ms,
 )
 from cardiolab.clinical.export import from_json, read_measures_csv, to_csv, to_json, volumes_csv

@@ -381,3 +381,8 @@ def _regional(report: CardiacFunction, by_frame: dict, spacing, anterior: str) -
             at_ed.segments_mm, at_es.segments_mm)
         report.affected_segments = [s for s, mm in report.systolic_thickening_mm.items()
                                     if np.isfinite(mm) and mm < AFFECTED_THICKENING_MM]
+
+
+def qc_flags(study_or_labels, spacing=None, **function_options) -> list[dict]:
+    """All QC flags of a study or label sequence: those `cardiac_function` reports."""
+    return cardiac_function(study_or_labels, spacing, **function_options).qc_flags

@@ -140,10 +140,3 @@ def function_qc(lv_edv_ml, lv_esv_ml, lv_ef_pct, ed_frame=None, es_frame=None,
         flags.append(qc_flag("implausible_ef", f"LVEF {lv_ef_pct:.1f} % is outside the plausible "
                                                f"{config.ef_low_pct:g}-{config.ef_high_pct:g} %", frames))
     return flags
-
-
-def qc_flags(study_or_labels, spacing=None, **function_options) -> list[dict]:
-    """All QC flags of a study or label sequence: those `cardiac_function` reports."""
-    from cardiolab.clinical.function import cardiac_function
-
-    return cardiac_function(study_or_labels, spacing, **function_options).qc_flags

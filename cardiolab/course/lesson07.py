@@ -11,7 +11,7 @@ from cardiolab.metrics import afd_summary
 @exercise("7.1", "median_projection", "one image per frame: the median over the inner slices")
 def check_median_projection(answer, image_tzyx):
     """``answer`` = ``(T, Y, X)``: per frame, the median over slices 1 .. Z-2 (the thesis' Sec. 7.3.1)."""
-    from cardiolab.train.pipelines import median_projection  # here: importing cardiolab.train loads tqdm's widgets
+    from cardiolab.data.preprocess import median_projection  # here: keeps SimpleITK out of `import cardiolab.course`
 
     image = np.asarray(image_tzyx, dtype=np.float32)
     expected = median_projection(image)

@@ -305,6 +305,35 @@ def _window_interpolation(n_original: int, source_mm: float, target_mm: float, w
     return matrix, slice(int(inside[0]), int(inside[-1]) + 1)
 
 
+# --- slice and frame neighbourhoods: shared by the training pipelines and inference ---------
+def slice_context_indices(n_slices: int, context: int) -> np.ndarray:
+    """For each slice z, the ``context`` slice indices centred on it, clamped at the ends: (Z, context)."""
+    if context < 1 or context % 2 == 0:
+        raise ValueError(f"context must be a positive odd number of slices, got {context}")
+    half = context // 2
+    offsets = np.arange(-half, half + 1)
+    return np.clip(np.arange(n_slices)[:, None] + offsets[None, :], 0, n_slices - 1)
+
+
+def stack_slice_context(volume: np.ndarray, context: int) -> np.ndarray:
+    """``(Z, Y, X)`` -> ``(Z, context, Y, X)``: every slice with its neighbours as channels."""
+    return volume[slice_context_indices(volume.shape[0], context)]
+
+
+def circular_window(n_frames: int, start: int, length: int) -> np.ndarray:
+    """Frame indices start .. start + length - 1 modulo T (the cycle wraps, [seed 001] Sec. 2.1)."""
+    return (start + np.arange(length)) % n_frames
+
+
+def median_projection(frames_zyx: np.ndarray) -> np.ndarray:
+    """[thesis] Sec. 7.3.1: median over the slices "between the second and penultimate" one.
+
+    ``(T, Z, Y, X)`` -> ``(T, Y, X)``. With fewer than 3 slices every slice is used.
+    """
+    inner = frames_zyx[:, 1:-1] if frames_zyx.shape[1] >= 3 else frames_zyx
+    return np.median(inner, axis=1).astype(np.float32)
+
+
 # --- the whole chain -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class PreprocessRecord:

@@ -13,8 +13,8 @@
     explanation = explain("default", study, frame=study.ed_frame, structure="lv")
     explanation.cam        # (Z, Y, X) float32 in [0, 1]
 """
-from cardiolab.explain.gradcam import InputOf, class_target, grad_cam, layer_name, resize_linear
-from cardiolab.explain.layers import default_layer
+from cardiolab.explain.gradcam import class_target, grad_cam, layer_name, resize_linear
+from cardiolab.explain.layers import InputOf, default_layer
 from cardiolab.explain.model_map import MapTrust, model_map, model_map_trust
 from cardiolab.explain.study import Explanation, explain
 

@@ -21,8 +21,8 @@ What this file implements
 number of spatial axes (2D slices, 3D stacks, 3D + time), returning ``(B, *spatial)``
 in [0, 1]. ``target`` is a class index (segmentation) or any ``callable(outputs) ->
 scalar`` (an event score at one frame, a regressed LV area). Helpers: `class_target`,
-`resize_linear` (multilinear resizing of any rank), `InputOf` (explain the tensor fed
-into a module), `resolve_layer`, `layer_name`.
+`resize_linear` (multilinear resizing of any rank), `resolve_layer`, `layer_name`;
+`InputOf` (explain the tensor fed into a module) lives in `cardiolab.explain.layers`.
 
 Choices where the papers are silent
 -----------------------------------
@@ -57,25 +57,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cardiolab.explain.layers import InputOf, default_layer  # noqa: F401  InputOf re-exported
+
 NORMALISATIONS = ("sample", "batch", "none")
-
-
-class InputOf(nn.Module):
-    """Points Grad-CAM at the tensor fed INTO ``module`` rather than at its output.
-
-    Useful where the features to explain are a concatenation that no module outputs
-    (esed_detector's skip + temporal paths, read by its final convolution). The module is
-    referenced, not registered, so it appears nowhere twice.
-    """
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
-        object.__setattr__(self, "target_module", module)  # bypass nn.Module registration
-
-    def forward(self, *args, **kwargs):
-        raise RuntimeError("InputOf only names a layer for grad_cam; it is not run")
 
 
 def resolve_layer(model: nn.Module, layer) -> tuple[nn.Module, bool]:
@@ -84,8 +68,6 @@ def resolve_layer(model: nn.Module, layer) -> tuple[nn.Module, bool]:
     Names are those of ``model.named_modules()``; ``"name:input"`` means the module's input.
     """
     if layer is None:
-        from cardiolab.explain.layers import default_layer
-
         layer = default_layer(model)
     if isinstance(layer, str):
         name, _, part = layer.partition(":")

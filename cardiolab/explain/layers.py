@@ -37,8 +37,26 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from cardiolab.explain.gradcam import InputOf
 from cardiolab.models.layers import Conv4d
+
+
+class InputOf(nn.Module):
+    """Points Grad-CAM at the tensor fed INTO ``module`` rather than at its output.
+
+    Useful where the features to explain are a concatenation that no module outputs
+    (esed_detector's skip + temporal paths, read by its final convolution). The module is
+    referenced, not registered, so it appears nowhere twice.
+    """
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be an nn.Module, got {type(module).__name__}")
+        object.__setattr__(self, "target_module", module)  # bypass nn.Module registration
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("InputOf only names a layer for grad_cam; it is not run")
+
 
 DEFAULT_LAYERS = {
     "pspunet": lambda model: model.unet.decoder[0],

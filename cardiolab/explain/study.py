@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cardiolab import LABEL_NAMES
+from cardiolab.devices import resolve_device
 from cardiolab.events import EVENT_CLASSES
 from cardiolab.explain.gradcam import grad_cam, layer_name
 from cardiolab.explain.model_map import model_map, model_map_trust
 from cardiolab.predict import LVQUAN_INDEX_UNITS, ModelInputs, Predictor, as_predictor
-from cardiolab.train.engine import resolve_device
 
 METHODS = ("auto", "grad-cam", "model map")
 STRUCTURES = {"lv": 1, "lv cavity": 1, "myo": 2, "myocardium": 2, "lv myocardium": 2, "rv": 3, "rv cavity": 3}

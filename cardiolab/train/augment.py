@@ -14,19 +14,10 @@ Images are bilinear-resampled, label maps nearest. All randomness comes from a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass
-class AffineAugment:
-    rotation_deg: float = 30.0       # uniform in [-r, r]
-    zoom: tuple = (0.9, 1.1)         # uniform scale factor
-    shear_deg: float = 20.0          # uniform in [-s, s], along x
-    translation_px: float = 0.0      # uniform in [-t, t] per axis
-    flip_probability: float = 0.0    # left-right flip (off by default: it swaps anatomy sides)
+from cardiolab.data.sampling import AffineAugment, IntensityAugment  # noqa: F401  the settings; here the draws
 
 
 def uniform(generator, low: float, high: float) -> float:
@@ -63,13 +54,6 @@ def apply_affine(image: torch.Tensor, labels: torch.Tensor | None, matrix: torch
 
 def random_affine(image, labels, augment: AffineAugment, generator):
     return apply_affine(image, labels, affine_matrix(augment, image.shape[-2:], generator))
-
-
-@dataclass
-class IntensityAugment:
-    gamma: tuple = (0.7, 1.5)        # image ** gamma on a [0, 1] image
-    contrast: tuple = (0.9, 1.1)     # multiplicative
-    noise_sd: float = 0.02           # additive Gaussian noise
 
 
 def random_intensity(image: torch.Tensor, augment: IntensityAugment, generator) -> torch.Tensor:

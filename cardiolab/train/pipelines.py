@@ -30,13 +30,13 @@ target slice are stacked as input channels (edges repeat the end slice), and the
 predicts the centre slice. ``context=1`` is plain 2D.
 
 Targets that are not label maps (LVQuan indices, phases, events, volumes) are measured
-from the labels by `cardiolab.train.targets`. Randomness: each sample draws its own
+from the labels by `cardiolab.targets`. Randomness: each sample draws its own
 ``torch.Generator`` seed from torch's global RNG, which the engine seeds and stores in
 every checkpoint, so a resumed run serves exactly the samples of an uninterrupted one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -44,10 +44,18 @@ from scipy import ndimage
 from torch.utils.data import Dataset
 
 from cardiolab import LV_CAVITY, LV_MYOCARDIUM
-from cardiolab.data.preprocess import Preprocessor, normalize_intensity, temporal_windows
-from cardiolab.train import targets
-from cardiolab.train.augment import (AffineAugment, IntensityAugment, circular_time_shift, random_affine,
-                                     random_intensity)
+from cardiolab import targets
+# Re-exported from here too: the sampling settings, the LVQuan dataset and the neighbourhood
+# helpers moved out of cardiolab.train so that inference can use them without it.
+from cardiolab.data.lvquan import LVQuanDataset  # noqa: F401
+from cardiolab.data.preprocess import (Preprocessor, circular_window, median_projection,  # noqa: F401
+                                       normalize_intensity, slice_context_indices, stack_slice_context,
+                                       temporal_windows)
+from cardiolab.data.sampling import (CropSamplingConfig, EventSamplingConfig, LVQuanSamplingConfig,  # noqa: F401
+                                     NeighbourSamplingConfig, SequenceSamplingConfig, SliceSamplingConfig,
+                                     VolumeSamplingConfig, require_labels)
+from cardiolab.train.augment import (AffineAugment, IntensityAugment, circular_time_shift,  # noqa: F401
+                                     random_affine, random_intensity)
 
 
 def sample_generator() -> torch.Generator:
@@ -57,37 +65,6 @@ def sample_generator() -> torch.Generator:
     """
     return torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, ()).item()))
 
-
-def slice_context_indices(n_slices: int, context: int) -> np.ndarray:
-    """For each slice z, the ``context`` slice indices centred on it, clamped at the ends: (Z, context)."""
-    if context < 1 or context % 2 == 0:
-        raise ValueError(f"context must be a positive odd number of slices, got {context}")
-    half = context // 2
-    offsets = np.arange(-half, half + 1)
-    return np.clip(np.arange(n_slices)[:, None] + offsets[None, :], 0, n_slices - 1)
-
-
-def stack_slice_context(volume: np.ndarray, context: int) -> np.ndarray:
-    """``(Z, Y, X)`` -> ``(Z, context, Y, X)``: every slice with its neighbours as channels."""
-    return volume[slice_context_indices(volume.shape[0], context)]
-
-
-@dataclass
-class SliceSamplingConfig:
-    context: int = 3                      # slices stacked as channels (1 = 2D, 3 = 2.5D)
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128), normalisation="percentile", normalise_per="volume"))
-    augment: bool = True
-    affine: AffineAugment = field(default_factory=lambda: AffineAugment(rotation_deg=30, zoom=(0.85, 1.15), shear_deg=10,
-                                                                        translation_px=12))
-    intensity: IntensityAugment = field(default_factory=IntensityAugment)
-    skip_empty_slices: float = 0.8        # drop this share of slices without any label (less background)
-    # Hypertrophied hearts at end-systole: a cavity squeezed to a sliver inside a thick wall is
-    # rare in training data and the usual failure of 2D models (they draw a normal-sized cavity).
-    # Slices whose LV cavity is under `small_cavity_ratio` x the myocardium's area appear
-    # `small_cavity_repeats` times per epoch (1 = plain sampling).
-    small_cavity_repeats: int = 1
-    small_cavity_ratio: float = 0.25
 
 
 def has_small_cavity(label_slice: np.ndarray, ratio: float) -> bool:
@@ -154,32 +131,7 @@ def dense_labels(labels: dict, shape_tzyx) -> tuple[np.ndarray, np.ndarray]:
     return dense, labelled
 
 
-def circular_window(n_frames: int, start: int, length: int) -> np.ndarray:
-    """Frame indices start .. start + length - 1 modulo T (the cycle wraps, [seed 001] Sec. 2.1)."""
-    return (start + np.arange(length)) % n_frames
-
-
-def _require_labels(studies: list, name: str) -> None:
-    if not studies:
-        raise ValueError(f"{name} needs at least one study")
-    for index, study in enumerate(studies):
-        if not study.labels:
-            raise ValueError(f"study {index} has no labelled frame: {name} trains on labelled studies only")
-
-
 # --- 1. 4D crops for unet4d, 3D crops for unet3d_ccta ([seed 000]) --------------------------
-@dataclass
-class CropSamplingConfig:
-    # [seed 000] Sec. 3.3: 96 x 96 x 64 voxels x 16 frames of CT at 1 mm, i.e. (16, 64, 96, 96) here.
-    # Cine MRI has ~10 slices; the default keeps 8. Each axis must suit the model (unet4d small: multiples of 4).
-    crop_size: tuple = (16, 8, 96, 96)        # (T, Z, Y, X) frames and voxels; Crop3dDataset: (Z, Y, X)
-    foreground_probability: float = 0.6       # [seed 000] Sec. 3.3: centred on a foreground voxel with p = 0.6
-    crops_per_study: int = 1                  # [seed 000] Sec. 3.3: "each training sequence is drawn once per epoch"
-    circular_time: bool = True                # time windows wrap round the cycle (frame T-1 is followed by 0)
-    deterministic: bool = False               # validation: one crop per labelled frame, centred on its foreground
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=None, normalisation="percentile", normalise_per="volume"))
-
 
 class Crop4dDataset(Dataset):
     """Random 4D crops of sparsely labelled sequences, [seed 000] Sec. 3.3.
@@ -207,7 +159,7 @@ class Crop4dDataset(Dataset):
     def __init__(self, studies, config: CropSamplingConfig | None = None, seed: int = 0):
         self.config = config or CropSamplingConfig()
         studies = list(studies)
-        _require_labels(studies, type(self).__name__)
+        require_labels(studies, type(self).__name__)
         crop_size = tuple(int(n) for n in self.config.crop_size)
         if len(crop_size) != 4 or min(crop_size) < 1:
             raise ValueError(f"crop_size must be four positive sizes (T, Z, Y, X), got {self.config.crop_size}")
@@ -313,131 +265,9 @@ class Crop3dDataset(Crop4dDataset):
         return sample
 
 
-# --- 2. LV quantification windows for stcnn_lvquan ([seed 001]) ------------------------------
-@dataclass
-class LVQuanSamplingConfig:
-    kappa: int = 5                       # [seed 001] Sec. 2.1: frames per window (1, 3, 5, 7; best 5)
-    image_size: int = 80                 # [seed 001] Sec. 2.2: 80 x 80 images
-    field_of_view_factor: float = 2.0    # crop side = this x the largest LV (epicardial) extent of the slice
-    slices: str = "mid"                  # "mid": the mid-ventricular slice; "all": every slice with LV cavity
-    normalisation: str = "minmax"        # intensity scaling of each slice sequence (Preprocessor methods)
-    rays_per_degree: int = 1             # rays of the wall-thickness measurement (cardiolab.train.targets)
-
-
-class LVQuanDataset(Dataset):
-    """kappa-frame windows of one short-axis slice with the 11 LVQuan indices and the phase, [seed 001].
-
-    The LVQuan 2018 images ([seed 001] Sec. 2.2) are "roughly aligned" 80 x 80 crops
-    around the LV whose indices are "normalized by the dimension of the image" (lengths)
-    and "by the pixel number (6400)" (areas). Here, per slice: the crop is a square
-    centred on the bounding box of the LV (cavity + myocardium) over all labelled frames,
-    ``field_of_view_factor`` times its larger side (so the LV spans about half the image
-    with the default 2.0, and the scale differs between studies, as in LVQuan), resampled
-    bilinearly to ``image_size`` pixels, min-max normalised over the sequence. Indices are
-    measured on the study's own label grid (`cardiolab.train.targets.lvquan_indices`),
-    then normalised: lengths / crop side, areas / crop side^2 (= pixels / 80, pixels / 6400).
-
-    Each item (one labelled centre frame; the window wraps round the cycle, Sec. 2.1)::
-
-        image        (1, kappa, S, S) float32
-        indices      (11,) float32    normalised, the regression target
-        indices_mm   (11,) float32    mm^2 (areas) and mm (the rest)
-        phase        () int64         1 systole, 0 diastole (`targets.cardiac_phase`)
-        side_mm      () float32       side of the crop in mm (pixel size = side_mm / S)
-
-    No augmentation: the paper names none, and a rotation or zoom would change the targets.
-    """
-
-    def __init__(self, studies, config: LVQuanSamplingConfig | None = None):
-        self.config = config or LVQuanSamplingConfig()
-        if self.config.slices not in ("mid", "all"):
-            raise ValueError(f"slices must be 'mid' or 'all', got {self.config.slices!r}")
-        if self.config.field_of_view_factor <= 1.0:
-            raise ValueError(f"field_of_view_factor must be > 1 (the crop must hold the LV), "
-                             f"got {self.config.field_of_view_factor}")
-        studies = list(studies)
-        _require_labels(studies, type(self).__name__)
-        self.sequences, self.items = [], []
-        for index, study in enumerate(studies):
-            ed, es = targets.ed_es_frames(study)
-            phase = targets.cardiac_phase(study.n_frames, ed, es)
-            windows = temporal_windows(np.arange(study.n_frames), self.config.kappa)  # (T, kappa), circular
-            reference = ed if ed in study.labels else study.labelled_frames[0]
-            spacing_yx = study.spacing[1:]
-            items_before = len(self.items)
-            for z in self._chosen_slices(study, reference):
-                frames = [t for t in study.labelled_frames if (study.labels[t][z] == LV_CAVITY).any()]
-                orientation = targets.slice_orientation(study.labels[reference][z], spacing_yx)  # one per slice
-                crop, side_mm = self._crop_slice(study, z, frames)
-                sequence = len(self.sequences)
-                self.sequences.append({"image": normalize_intensity(crop, self.config.normalisation),
-                                       "side_mm": side_mm, "windows": windows, "phase": phase})
-                for t in frames:
-                    indices_mm = targets.lvquan_indices(study.labels[t][z], spacing_yx, orientation,
-                                                        self.config.rays_per_degree)
-                    self.items.append((sequence, t, indices_mm))
-            if len(self.items) == items_before:
-                raise ValueError(f"study {index} has no LV cavity on its frame {reference}: nothing to quantify")
-
-    def _chosen_slices(self, study, reference: int) -> list[int]:
-        with_cavity = [z for z in range(study.n_slices) if (study.labels[reference][z] == LV_CAVITY).any()]
-        if self.config.slices == "all" or not with_cavity:
-            return with_cavity
-        return [with_cavity[len(with_cavity) // 2]]  # the mid-ventricular slice of the LV's extent
-
-    def _crop_slice(self, study, z: int, frames: list[int]) -> tuple[np.ndarray, float]:
-        """The (T, S, S) square around the slice's LV over the cycle, and its side in mm."""
-        ventricle = np.any([np.isin(study.labels[t][z], (LV_CAVITY, LV_MYOCARDIUM)) for t in frames], axis=0)  # (Y, X)
-        rows, cols = np.nonzero(ventricle)
-        spacing_y, spacing_x = study.spacing[1:]
-        centre = ((rows.min() + rows.max()) / 2.0, (cols.min() + cols.max()) / 2.0)  # pixel-centre coordinates
-        extent_mm = max((rows.max() - rows.min() + 1) * spacing_y, (cols.max() - cols.min() + 1) * spacing_x)
-        side_mm = self.config.field_of_view_factor * extent_mm
-        size = self.config.image_size
-        offsets_mm = (np.arange(size) + 0.5 - size / 2.0) * (side_mm / size)  # target pixel centres from the centre
-        grid_rows, grid_cols = np.meshgrid(centre[0] + offsets_mm / spacing_y, centre[1] + offsets_mm / spacing_x,
-                                           indexing="ij")  # (S, S) source coordinates of every target pixel
-        crop = np.stack([ndimage.map_coordinates(frame[z], [grid_rows, grid_cols], order=1, mode="nearest")
-                         for frame in study.image]).astype(np.float32)  # (T, S, S)
-        return crop, float(side_mm)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, item: int) -> dict:
-        sequence_index, frame, indices_mm = self.items[item]
-        sequence = self.sequences[sequence_index]
-        side_mm = sequence["side_mm"]
-        scale = np.array([side_mm**2] * 2 + [side_mm] * 9)  # areas / side^2, lengths / side
-        window = sequence["image"][sequence["windows"][frame]]  # (kappa, S, S), centre frame in the middle
-        return {"image": torch.from_numpy(window)[None],
-                "indices": torch.from_numpy((indices_mm / scale).astype(np.float32)),
-                "indices_mm": torch.from_numpy(indices_mm.astype(np.float32)),
-                "phase": torch.tensor(int(sequence["phase"][frame])),
-                "side_mm": torch.tensor(side_mm, dtype=torch.float32)}
-
+# --- 2. LV quantification windows for stcnn_lvquan ([seed 001]): in `cardiolab.data.lvquan` --
 
 # --- 3. ES/ED event sequences for esed_detector ([thesis] Ch. 7) ------------------------------
-@dataclass
-class EventSamplingConfig:
-    # [thesis] Sec. 7.3.1: 1 x 1 mm in-plane, 176 x 176, min-max per frame (before the median projection)
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(1.0, 1.0), crop_size_yx=(176, 176), normalisation="minmax", normalise_per="frame"))
-    augment: bool = True
-    max_shift_fraction: float = 0.4     # [thesis] Sec. 7.3.3: circular delay of 0-40 % of T
-    # [thesis] Sec. 7.3.3: rotation +-20 deg, shear +-10 deg, translation +-44 px (of 176); None = no affine
-    affine: AffineAugment | None = field(default_factory=lambda: AffineAugment(
-        rotation_deg=20, zoom=(1.0, 1.0), shear_deg=10, translation_px=44))
-
-
-def median_projection(frames_zyx: np.ndarray) -> np.ndarray:
-    """[thesis] Sec. 7.3.1: median over the slices "between the second and penultimate" one.
-
-    ``(T, Z, Y, X)`` -> ``(T, Y, X)``. With fewer than 3 slices every slice is used.
-    """
-    inner = frames_zyx[:, 1:-1] if frames_zyx.shape[1] >= 3 else frames_zyx
-    return np.median(inner, axis=1).astype(np.float32)
-
 
 class EventSequenceDataset(Dataset):
     """Whole cycles reduced to one image per frame, with one-hot ES/ED targets, [thesis] Ch. 7.
@@ -493,20 +323,6 @@ class EventSequenceDataset(Dataset):
 
 
 # --- 4. ED volumes for lv_volume_weak ([thesis] Ch. 6) ------------------------------------------
-@dataclass
-class VolumeSamplingConfig:
-    # [thesis] Sec. 6.3.1: 2 x 2 mm in-plane, 88 x 88, min-max 0-1; z untouched
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(2.0, 2.0), crop_size_yx=(88, 88), normalisation="minmax", normalise_per="volume"))
-    augment: bool = True
-    augment_probability: float = 0.5   # the thesis pairs each raw batch with an augmented one: half are augmented
-    # [thesis] Sec. 6.3.3: rotation +-30 deg, shear +-20 deg, translation +-15 px (none changes the LV volume)
-    affine: AffineAugment = field(default_factory=lambda: AffineAugment(
-        rotation_deg=30, zoom=(1.0, 1.0), shear_deg=20, translation_px=15))
-    noise_mean: float = 0.035          # [thesis] Sec. 6.3.3: additive Gaussian noise, mean 0.035 ...
-    noise_sd: float = 0.01             # ... and SD 0.01
-    pad_slices_to: int | None = None   # pad the stack with empty slices to this count, so studies share a batch
-
 
 class VolumeDataset(Dataset):
     """The ED stack and its LV volume, the only target of the weakly supervised model, [thesis] Ch. 6.
@@ -560,16 +376,6 @@ class VolumeDataset(Dataset):
 
 
 # --- 5a. One slice over time for fcslstm ([seed 004]) -----------------------------------------
-@dataclass
-class SequenceSamplingConfig:
-    # fcslstm needs Y and X divisible by 32 (five poolings)
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128), normalisation="percentile", normalise_per="volume"))
-    n_frames: int | None = None        # frames per sample (a circular window); None = the whole cycle
-    augment: bool = False              # [seed 004] names no augmentation
-    affine: AffineAugment = field(default_factory=lambda: AffineAugment(rotation_deg=15, zoom=(0.9, 1.1), shear_deg=5))
-    skip_empty_slices: float = 0.8     # drop this share of slices without any label
-
 
 class SequenceSliceDataset(Dataset):
     """One short-axis slice over the cycle, labels on its labelled frames, for [seed 004]'s FCSLSTM.
@@ -588,7 +394,7 @@ class SequenceSliceDataset(Dataset):
     def __init__(self, studies, config: SequenceSamplingConfig | None = None, seed: int = 0):
         self.config = config or SequenceSamplingConfig()
         studies = list(studies)
-        _require_labels(studies, type(self).__name__)
+        require_labels(studies, type(self).__name__)
         rng = np.random.default_rng(seed)
         self.images, self.labels, self.labelled, self.items = [], [], [], []
         for study in studies:
@@ -637,17 +443,6 @@ class SequenceSliceDataset(Dataset):
 
 
 # --- 5b. A labelled frame and its neighbours for deunet ([seed 002]) --------------------------
-@dataclass
-class NeighbourSamplingConfig:
-    radius: int = 1                    # r: 2r + 1 frames per sample; [seed 002] Sec. 3.1: r = 1
-    # [seed 002] resizes frames to 256 x 256; deunet small needs multiples of 4
-    preprocessor: Preprocessor = field(default_factory=lambda: Preprocessor(
-        target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128), normalisation="percentile", normalise_per="volume"))
-    augment: bool = True               # [seed 002] Sec. 3.1: "mirror, axial flip or rotation"
-    affine: AffineAugment = field(default_factory=lambda: AffineAugment(
-        rotation_deg=30, zoom=(1.0, 1.0), shear_deg=0, flip_probability=0.5))
-    skip_empty_slices: float = 0.8     # drop this share of slices without any label
-
 
 class FrameNeighboursDataset(Dataset):
     """A labelled frame of one slice with its r neighbours on each side, [seed 002] DeU-Net.
@@ -666,7 +461,7 @@ class FrameNeighboursDataset(Dataset):
         if self.config.radius < 0:
             raise ValueError(f"radius must be >= 0, got {self.config.radius}")
         studies = list(studies)
-        _require_labels(studies, type(self).__name__)
+        require_labels(studies, type(self).__name__)
         rng = np.random.default_rng(seed)
         self.images, self.labels, self.items = [], [], []
         for study in studies:

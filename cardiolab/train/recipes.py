@@ -31,18 +31,34 @@ from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch.utils.data import ConcatDataset, DataLoader
 
-from cardiolab import models
+from cardiolab import LV_CAVITY, models
 from cardiolab.data import datasets
+from cardiolab.data.acdc import CITATION
+from cardiolab.data.phantom import make_phantom
 from cardiolab.data.preprocess import Preprocessor
+# Re-exported: the recipes' preprocessing now lives in cardiolab.data.presets, for inference.
+from cardiolab.data.presets import (DEFAULT_PREPROCESSOR, ESED_PREPROCESSOR, FCSLSTM_PREPROCESSOR,  # noqa: F401
+                                    LABEL_MAP, UNET4D_PREPROCESSOR)
+from cardiolab.data.pseudo_cine import pseudo_cine
+from cardiolab.devices import resolve_device
+from cardiolab.evaluate import evaluate_segmentation, results_table
+from cardiolab.losses.event_losses import EVENT_CLASSES
+from cardiolab.metrics import map_dice
+from cardiolab.models.stcnn_lvquan import INDEX_NAMES
 from cardiolab.train.config import TrainConfig
 from cardiolab.train.engine import fit, load_checkpoint
-from cardiolab.train.pipelines import SliceDataset, SliceSamplingConfig
-from cardiolab.train.tasks import SegmentationTask
+from cardiolab.train.pipelines import (Crop4dDataset, CropSamplingConfig, EventSamplingConfig, EventSequenceDataset,
+                                       LVQuanDataset, LVQuanSamplingConfig, SequenceSamplingConfig,
+                                       SequenceSliceDataset, SliceDataset, SliceSamplingConfig, VolumeDataset,
+                                       VolumeSamplingConfig)
+from cardiolab.train.tasks import (EventDetectionTask, LVQuanTask, SegmentationTask, SequenceSegmentationTask,
+                                   SparseSegmentation4dTask, WeakVolumeTask)
+from cardiolab.zoo import export_bundle, export_model, load_bundle_file
 
-DEFAULT_PREPROCESSOR = dict(target_spacing_yx_mm=(1.5, 1.5), crop_size_yx=(128, 128),
-                            normalisation="percentile", normalise_per="volume")
 # Reduced-width PSPU-net: 8 base filters, 8-channel PSP paths, PSP output = skip width
 # (0.64 M parameters; 300 slices of 128 x 128 in about 3 s on a 2-core CPU).
 DEFAULT_MODEL = dict(name="pspunet", size="small", in_channels=3, base_filters=8, psp_branch_filters=8, psp_output_factor=1)
@@ -117,9 +133,6 @@ def train_default_acdc(out_dir="runs/default_acdc", data_root=None, epochs=40, b
     slices with a small LV cavity inside a thick wall (end-systole of hypertrophied hearts)
     appear this many times per epoch.
     """
-    from cardiolab.evaluate import evaluate_segmentation
-    from cardiolab.zoo import export_bundle, load_bundle_file
-
     data = acdc_slice_sets(3, train_split, val_split, test_split, max_patients=max_patients, data_root=data_root,
                            seed=seed, small_cavity_repeats=small_cavity_repeats)
     preprocessor = data.preprocessor
@@ -181,8 +194,6 @@ def target_rows(summary: dict) -> list[str]:
 
 def largest_ef_error(per_case: list[dict]) -> str:
     """One sentence naming the held-out patient with the largest LVEF error, and the MAE without them."""
-    import numpy as np
-
     def measured(value) -> bool:  # None where the prediction has no LV to measure
         return value is not None and bool(np.isfinite(value))
 
@@ -202,9 +213,6 @@ def default_model_card(model, training: dict, results: dict, n_test: int) -> str
 
     ``results`` are the test split's; ``training["validation"]`` (the split that picked the
     epoch) is shown apart, under its own name."""
-    from cardiolab.data.acdc import CITATION
-    from cardiolab.evaluate import results_table
-
     summary = results["summary"]
     n_parameters = sum(p.numel() for p in model.parameters())
 
@@ -298,21 +306,14 @@ RECIPES = {"default_acdc": train_default_acdc}
 # minutes on a 2-core CPU.
 # =====================================================================================
 VAL_SEED_START = 100_000  # first validation phantom seed: far above any training seed
-LABEL_MAP = {0: "background", 1: "LV cavity", 2: "LV myocardium", 3: "RV cavity"}
-
-
 def phantom_studies(n_studies: int, first_seed: int, options: dict) -> list:
     """``n_studies`` phantoms with consecutive seeds from ``first_seed`` (labels on every frame)."""
-    from cardiolab.data.phantom import make_phantom
-
     return [make_phantom(seed=first_seed + index, **options) for index in range(n_studies)]
 
 
 def pseudo_cine_studies(split: str, n_patients: int, n_frames: int, data_root=None) -> list:
     """Full labelled cycles of ``n_frames`` built from the ED/ES pairs of the first ``n_patients``
     ACDC patients of ``split`` (`cardiolab.data.pseudo_cine`: only ED and ES are real frames)."""
-    from cardiolab.data.pseudo_cine import pseudo_cine
-
     patients = acdc_patients(split, n_patients, data_root)
     return [pseudo_cine(study, n_frames=n_frames) for study in patients]
 
@@ -352,10 +353,7 @@ def _run_phantom_recipe(name: str, model, task, train_set, val_sets: dict, train
     best epoch is chosen on all of them together, and with two groups every metric is
     reported per group (``phantom_dice_lv``, ``pseudo_cine_dice_lv``, ...).
     """
-    from torch.utils.data import ConcatDataset, DataLoader
 
-    from cardiolab.train.engine import resolve_device
-    from cardiolab.zoo import export_model
 
     out_dir = Path(train_config.out_dir)
     started = time.time()
@@ -437,8 +435,6 @@ def phantom_model_card(name: str, model, training: dict, metrics: dict, preproce
 
 
 def _acdc_citation() -> str:
-    from cardiolab.data.acdc import CITATION
-
     return CITATION
 
 
@@ -455,18 +451,12 @@ def _phantom_data(options: dict, n_train: int, n_val: int, val_groups: dict, pse
 # --- esed_phantom: ES/ED frame detection, [thesis] Ch. 7 --------------------------------------
 # One cycle length for every study, so sequences share a batch (the thesis grouped cases by T).
 ESED_PHANTOM = dict(n_frames=20, n_slices=8, size=(96, 96))
-# small esed_detector: 64 px images; 3 mm pixels keep the thesis' ~180 mm field of view (176 px at 1 mm)
-ESED_PREPROCESSOR = dict(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(64, 64), normalisation="minmax",
-                         normalise_per="frame")
 
 
 def train_esed_phantom(out_dir="runs/esed_phantom", epochs=30, seed=0, device="auto", resume=False, n_train=48,
                        n_val=12, batch_size=4, lr=1e-3, phantom=None, pseudo_cine_patients=0, data_root=None,
                        export_to=None) -> dict:
     """ES/ED detector on phantom cycles; validation: aFD (frames) of ES and ED, naive and central."""
-    from cardiolab.train.pipelines import EventSamplingConfig, EventSequenceDataset
-    from cardiolab.train.tasks import EventDetectionTask
-
     _check_phantom_arguments(epochs, n_train, n_val)
     options = {**ESED_PHANTOM, **(phantom or {})}
     preprocessor = Preprocessor(**ESED_PREPROCESSOR)
@@ -480,7 +470,6 @@ def train_esed_phantom(out_dir="runs/esed_phantom", epochs=30, seed=0, device="a
     model = models.create("esed_detector", size="small")
     config = TrainConfig(model="esed_detector", optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size,
                          seed=seed, out_dir=str(out_dir), device=device, monitor="val_afd", monitor_mode="min")
-    from cardiolab.losses.event_losses import EVENT_CLASSES
 
     return _run_phantom_recipe("esed_phantom", model, EventDetectionTask(), train_set, val_sets, config, resume=resume,
                                preprocessing={**asdict(preprocessor), "projection": "median over inner slices"},
@@ -490,9 +479,6 @@ def train_esed_phantom(out_dir="runs/esed_phantom", epochs=30, seed=0, device="a
 
 # --- unet4d_phantom: sparsely labelled 4D segmentation, [seed 000] ---------------------------
 UNET4D_PHANTOM = dict(n_frames=16, n_slices=8, size=(96, 96))
-# 2.5 mm pixels and a 64 px plane (160 mm) around the heart; random 4D crops are taken inside it
-UNET4D_PREPROCESSOR = dict(target_spacing_yx_mm=(2.5, 2.5), crop_size_yx=(64, 64), normalisation="percentile",
-                           normalise_per="volume")
 UNET4D_CROP = (8, 8, 48, 48)  # (T, Z, Y, X); small unet4d needs multiples of 4
 
 
@@ -505,9 +491,6 @@ def train_unet4d_phantom(out_dir="runs/unet4d_phantom", epochs=10, seed=0, devic
     sparsely labelled sequences (the phantom labels every frame); validation is scored on
     the same two frames.
     """
-    from cardiolab.train.pipelines import CropSamplingConfig, Crop4dDataset
-    from cardiolab.train.tasks import SparseSegmentation4dTask
-
     _check_phantom_arguments(epochs, n_train, n_val)
     options = {**UNET4D_PHANTOM, **(phantom or {})}
     preprocessor = Preprocessor(**UNET4D_PREPROCESSOR)
@@ -539,9 +522,6 @@ def train_unet4d_phantom(out_dir="runs/unet4d_phantom", epochs=10, seed=0, devic
 
 # --- fcslstm_phantom: one slice over time, [seed 004] ----------------------------------------
 FCSLSTM_PHANTOM = dict(n_frames=20, n_slices=8, size=(96, 96))
-# fcslstm needs Y and X divisible by 32: a 64 px plane at 3 mm (192 mm)
-FCSLSTM_PREPROCESSOR = dict(target_spacing_yx_mm=(3.0, 3.0), crop_size_yx=(64, 64), normalisation="percentile",
-                            normalise_per="volume")
 FCSLSTM_WINDOW = 8  # frames per training sample (validation: the whole cycle)
 
 
@@ -549,9 +529,6 @@ def train_fcslstm_phantom(out_dir="runs/fcslstm_phantom", epochs=15, seed=0, dev
                           n_train=16, n_val=4, batch_size=4, lr=1e-3, phantom=None, pseudo_cine_patients=0,
                           data_root=None, export_to=None) -> dict:
     """FCSLSTM on phantom slice sequences; validation: Dice per structure over every frame of the cycle."""
-    from cardiolab.train.pipelines import SequenceSamplingConfig, SequenceSliceDataset
-    from cardiolab.train.tasks import SequenceSegmentationTask
-
     _check_phantom_arguments(epochs, n_train, n_val)
     options = {**FCSLSTM_PHANTOM, **(phantom or {})}
     preprocessor = Preprocessor(**FCSLSTM_PREPROCESSOR)
@@ -582,10 +559,6 @@ def train_stcnn_phantom(out_dir="runs/stcnn_phantom", epochs=10, seed=0, device=
                         n_val=4, batch_size=16, lr=1e-3, phantom=None, pseudo_cine_patients=0, data_root=None,
                         export_to=None) -> dict:
     """Spatio-temporal CNN on phantom LV slices (every slice with LV cavity); validation: MAE (mm2/mm), phase error."""
-    from cardiolab.models.stcnn_lvquan import INDEX_NAMES
-    from cardiolab.train.pipelines import LVQuanDataset, LVQuanSamplingConfig
-    from cardiolab.train.tasks import LVQuanTask
-
     _check_phantom_arguments(epochs, n_train, n_val)
     options = {**STCNN_PHANTOM, **(phantom or {})}
     model = models.create("stcnn_lvquan", size="small")
@@ -629,9 +602,6 @@ def lv_map_dice(model, dataset, studies, device, threshold: float = 0.9) -> floa
     Never used for training: it tells how well the map, learnt from volumes alone,
     coincides with the cavity a reader draws ([thesis] Sec. 6.3.4: 0.72).
     """
-    from cardiolab import LV_CAVITY
-    from cardiolab.metrics import map_dice
-
     scores = []
     with torch.no_grad():
         for index, study in enumerate(studies):
@@ -648,12 +618,7 @@ def train_lv_volume_acdc(out_dir="runs/lv_volume_acdc", data_root=None, epochs=4
                          device="auto", resume=False, max_patients=None, export_to=None) -> dict:
     """lv_volume_weak (small) on ACDC ED/ES stacks; best epoch by the validation volume MAE (ml); the
     test split's volume MAE, r and map Dice go into the bundle, the validation split's beside them."""
-    from torch.utils.data import DataLoader
 
-    from cardiolab.train.engine import resolve_device
-    from cardiolab.train.pipelines import VolumeDataset, VolumeSamplingConfig
-    from cardiolab.train.tasks import WeakVolumeTask
-    from cardiolab.zoo import export_model
 
     check_splits_apart(TRAIN_SPLIT, VALIDATION_SPLIT, TEST_SPLIT)
     train_studies, val_studies, test_studies = (lv_volume_stacks(acdc_patients(split, max_patients, data_root))
