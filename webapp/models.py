@@ -6,33 +6,28 @@ checkpoint from a user: only what the zoo ships.
 
 Running a model goes through `cardiolab.predict` (one entry point for every task:
 segmentation, events, LV indices, weak volume) and explaining one through
-`cardiolab.explain` (Grad-CAM, or the model's own map). Where those modules are not
-installed, the app still works with the zoo's 2.5D slice segmenters, through
-`cardiolab.inference.segment_study` (and says that explanations are unavailable).
+`cardiolab.explain` (Grad-CAM, or the model's own map); where `cardiolab.explain` is
+not installed the app says that explanations are unavailable.
 
 What a run gives the app is a `ModelRun`: the segmentation ``(T, Z, Y, X)`` uint8 in
 the study's grid (or None for models that do not segment), the ED/ES events and
-indices the model predicts, and the clinical measures (`CardiacFunction`) computed from
-the segmentation the same way ``cardiolab analyze`` does.
+indices the model predicts, and the clinical measures (`CardiacFunction`) of the
+segmentation, measured by `cardiolab.analyze.measure_segmentation`, the function
+``cardiolab analyze`` measures with.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from cardiolab import predict as predict_module
+from cardiolab.analyze import measure_segmentation
 from cardiolab.clinical import CardiacFunction, cardiac_function
 from cardiolab.data import CineStudy
 
-try:  # the task-agnostic inference entry point (guarded: the app starts without it)
-    from cardiolab import predict as predict_module
-    PREDICT_MISSING = None
-except Exception as error:  # ImportError, or a half-written module: keep the app alive, say why
-    predict_module, PREDICT_MISSING = None, f"{type(error).__name__}: {error}"
-
-try:
+try:  # explanations are optional: the app runs and measures without them
     from cardiolab import explain as explain_module
     EXPLAIN_MISSING = None
 except Exception as error:
@@ -79,20 +74,10 @@ class ModelRun:
 # --- the zoo ------------------------------------------------------------------------------------
 def available_models() -> list[ModelInfo]:
     """Every bundled model with its card and metrics (empty list if the zoo is empty)."""
-    if predict_module is not None:
-        return [ModelInfo(name=entry["name"], model_name=entry.get("model_name", ""), task=entry.get("task", ""),
-                          metrics=entry.get("metrics") or {}, card=entry.get("card") or "",
-                          training=entry.get("training") or {}, extra=entry.get("extra") or {})
-                for entry in predict_module.available_models()]
-    from cardiolab import zoo
-
-    infos = []
-    for name in zoo.available():
-        meta = zoo.metadata(name)
-        infos.append(ModelInfo(name=name, model_name=meta.get("model_name", ""), task=meta.get("task", "segmentation"),
-                               metrics=meta.get("metrics") or {}, card=zoo.model_card(name),
-                               training=meta.get("training") or {}, extra=meta.get("extra") or {}))
-    return infos
+    return [ModelInfo(name=entry["name"], model_name=entry.get("model_name", ""), task=entry.get("task", ""),
+                      metrics=entry.get("metrics") or {}, card=entry.get("card") or "",
+                      training=entry.get("training") or {}, extra=entry.get("extra") or {})
+            for entry in predict_module.available_models()]
 
 
 def metric_rows(metrics: dict) -> list[dict]:
@@ -115,11 +100,7 @@ def metric_rows(metrics: dict) -> list[dict]:
 
 def load_predictor(name: str):
     """A ready-to-run model from the zoo (the app caches it with ``st.cache_resource``)."""
-    if predict_module is not None:
-        return predict_module.load_predictor(name)
-    from cardiolab import zoo
-
-    return zoo.load(name)
+    return predict_module.load_predictor(name)
 
 
 def available_devices() -> list[str]:
@@ -137,58 +118,24 @@ def run_model(predictor, name: str, study: CineStudy, device: str = "cpu", progr
     ``st.progress``).
     """
     started = time.perf_counter()
-    if predict_module is not None:
-        prediction = predict_module.predict(predictor, study, device=device, progress=progress)
-        segmentation, task = prediction.segmentation, prediction.task
-        events, indices = prediction.events, prediction.indices
-    else:
-        segmentation, task, events, indices = segment_with_progress(predictor, study, device, progress), "segmentation", None, None
-    run = ModelRun(model=name, task=task, segmentation=segmentation, function=None, events=events, indices=indices)
-    if segmentation is not None:
+    prediction = predict_module.predict(predictor, study, device=device, progress=progress)
+    run = ModelRun(model=name, task=prediction.task, segmentation=prediction.segmentation, function=None,
+                   events=prediction.events, indices=prediction.indices)
+    if run.segmentation is not None:
         run.labelled_frames = list(range(study.n_frames))
-        run.function = measure(study, segmentation, events, run.notes)
+        run.function = measure(study, run.segmentation, run.events, run.notes)
     run.runtime_s = time.perf_counter() - started
     return run
 
 
-def segment_with_progress(bundle, study: CineStudy, device: str, progress) -> np.ndarray:
-    """`segment_study` with a progress callback: count the slices the network has seen.
-
-    Used only where `cardiolab.predict` is missing. The total is every slice of every
-    frame plus one frame's slices for locating the heart (`inference.locate_heart`).
-    """
-    from cardiolab.inference import segment_study
-
-    total = study.n_frames * study.n_slices + study.n_slices
-    done = 0
-
-    def count_slices(module, inputs, output):
-        nonlocal done
-        done = min(done + int(inputs[0].shape[0]), total)
-        progress(done, total)
-
-    handle = bundle.model.register_forward_hook(count_slices) if progress else None
-    try:
-        return segment_study(bundle, study, device=device)
-    finally:
-        if handle is not None:
-            handle.remove()
-
-
 def measure(study: CineStudy, segmentation: np.ndarray, events: dict | None = None, notes: list | None = None):
-    """Clinical function of ``study`` as segmented (the path of ``cardiolab analyze``).
-
-    ED/ES: the model's events where it predicts them, else those the study carries, else
-    the LV volume curve. Returns None (with a note) where no function can be measured,
-    e.g. a single 3D frame.
-    """
-    notes = notes if notes is not None else []
+    """`cardiolab.analyze.measure_segmentation`, or None with a note where a study has one
+    frame only (a 3D upload): the app shows its segmentation, without a function."""
     if segmentation.shape[0] < 2:
-        notes.append("one frame only: volumes need at least ED and ES, so no ejection fraction")
+        if notes is not None:
+            notes.append("one frame only: volumes need at least ED and ES, so no ejection fraction")
         return None
-    segmented = dataclasses.replace(study, labels={t: segmentation[t] for t in range(segmentation.shape[0])})
-    frames = {key: (events or {}).get(key) for key in ("ed_frame", "es_frame")}
-    return cardiac_function(segmented, **{key: value for key, value in frames.items() if value is not None})
+    return measure_segmentation(study, segmentation, events)
 
 
 def reference_run(study: CineStudy) -> ModelRun | None:
@@ -215,7 +162,7 @@ def explanation_targets(info: ModelInfo) -> dict:
     if info.task == "events":
         return dict(EVENT_STRUCTURES)
     if info.task in ("regression", "lv_quantification"):  # stcnn_lvquan: its indices, named with units
-        names = list(getattr(predict_module, "LVQUAN_INDEX_UNITS", {}).values()) or info.extra.get("index_names", [])
+        names = list(predict_module.LVQUAN_INDEX_UNITS.values()) or info.extra.get("index_names", [])
         return {name: name for name in names} | {"systole": "systole (phase logit)"}
     return {"lv": "LV volume (the model's own map)"}  # "volume": lv_volume_weak
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cardiolab import zoo
+from cardiolab.clinical import curve_ejection_fraction_pct
 from cardiolab.data import CineLoadError
 from webapp import models, studies, views
 
@@ -174,8 +175,6 @@ def model_picker() -> None:
     tasks = {info.name: info.task for info in infos}
     st.selectbox("Model from the zoo", list(tasks), key="model", format_func=lambda name: f"{name} ({tasks[name]})")
     st.selectbox("Device", models.available_devices(), key="device")
-    if models.PREDICT_MISSING:
-        st.caption("cardiolab.predict is not installed: only slice segmenters can run.")
 
 
 def chosen_model() -> tuple[models.ModelInfo | None, str]:
@@ -246,7 +245,7 @@ def prediction_summary(run: models.ModelRun, study) -> None:
                 st.plotly_chart(figure)
     if run.indices:
         volume = run.indices.get("lv_volume_ml")
-        ef_pct = views.ejection_fraction_of_curve(volume) if volume is not None else None
+        ef_pct = curve_ejection_fraction_pct(volume) if volume is not None else None
         if ef_pct is not None:
             st.markdown(f"**LV ejection fraction from the predicted volume curve**: "
                         f"{views.format_value(ef_pct, '%')} (largest {max(volume):.1f} ml, smallest {min(volume):.1f} ml)")

@@ -4,11 +4,14 @@
   RGB array (the app shows it with ``st.image``). Redrawing a frame is a few array
   operations on ~100 kB, not a new figure, which keeps slider moves well under a second.
 * `heatmap_rgb`: the same for a class-activation map (Grad-CAM) in [0, 1].
-* `volume_curves_figure`: LV and RV volume over the cycle (plotly), ED and ES marked,
-  one line style per model so two models can be compared.
 * `metric_tiles`: the six headline numbers (LVEF, LVEDV, LVESV, LVSV, LV mass, RVEF)
   with their units and their reading against the normal ranges.
 * `dice_by_frame`: agreement of two segmentations, per frame and structure.
+
+What the library computes the app does not compute again: the volume curves
+(`volume_curves_figure`, one line style per model so two can be compared), `format_value`,
+the report and the segmentation download are `cardiolab.analyze`'s, the path of
+``cardiolab analyze``; they are named here so the pages have one place to look.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cardiolab import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY
+from cardiolab import LV_CAVITY, LV_MYOCARDIUM, RV_CAVITY, analyze
+from cardiolab.analyze import format_value, segmentation_nifti_bytes, volume_curves_figure  # noqa: F401
 from cardiolab.clinical import REDUCED_LVEF_PCT, CardiacFunction
 from cardiolab.metrics import dice
 
@@ -92,43 +96,6 @@ def heatmap_rgb(image_yx: np.ndarray, cam_yx: np.ndarray, window: tuple[float, f
 
 
 # --- curves --------------------------------------------------------------------------------------------
-def volume_curves_figure(functions: dict, structures=("lv", "rv"), title: str = "Volume-time curves"):
-    """LV and RV volume (ml) over time (ms) for each ``{model name: CardiacFunction}``.
-
-    ED and ES of the first model are marked with dashed vertical lines; each model gets
-    its own line style, each structure its own colour.
-    """
-    import plotly.graph_objects as go
-
-    names = {"lv": "LV", "rv": "RV", "myo": "myocardium"}
-    colours = {"lv": "rgb(230,75,53)", "rv": "rgb(60,84,220)", "myo": "rgb(0,160,135)"}
-    dashes = ["solid", "dot", "dash", "dashdot"]
-    figure = go.Figure()
-    first = None
-    for number, (model, function) in enumerate(functions.items()):
-        if function is None:
-            continue
-        first = first or function
-        times = function.volume_curve_times_ms or function.volume_curve_frames
-        for key in structures:
-            values = function.volume_curve_ml.get(key)
-            if not values or not any(values):
-                continue
-            figure.add_trace(go.Scatter(x=times, y=values, mode="lines+markers", name=f"{names[key]} ({model})",
-                                        line=dict(color=colours[key], dash=dashes[number % len(dashes)])))
-    if first is not None:
-        times = first.volume_curve_times_ms or first.volume_curve_frames
-        for frame, label in ((first.ed_frame, "ED"), (first.es_frame, "ES")):
-            if frame is not None and frame in first.volume_curve_frames:
-                figure.add_vline(x=times[first.volume_curve_frames.index(frame)], line_dash="dash",
-                                 annotation_text=f"{label} (frame {frame})")
-    time_known = first is not None and first.volume_curve_times_ms is not None
-    figure.update_layout(title=title, xaxis_title="time after the R wave (ms)" if time_known else "frame",
-                         yaxis_title="volume (ml)", template="plotly_white", height=360,
-                         margin=dict(l=40, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.2))
-    return figure
-
-
 def series_figures(indices: dict, frame_times_ms) -> list:
     """Per-frame predicted values (LV indices, volumes) as plotly figures, one per unit.
 
@@ -155,14 +122,6 @@ def series_figures(indices: dict, frame_times_ms) -> list:
     return figures
 
 
-def ejection_fraction_of_curve(volume_ml) -> float | None:
-    """EF (%) of a volume curve: (max - min) / max x 100 ([seed 000]'s definition)."""
-    volume_ml = np.asarray(volume_ml, dtype=np.float64)
-    if volume_ml.size < 2 or not np.isfinite(volume_ml).all() or volume_ml.max() <= 0:
-        return None
-    return float((volume_ml.max() - volume_ml.min()) / volume_ml.max() * 100.0)
-
-
 # --- numbers -------------------------------------------------------------------------------------------
 @dataclass
 class MetricTile:
@@ -179,11 +138,6 @@ TILES = [  # (label, report field, unit)
     ("LVEF", "lv_ef_pct", "%"), ("LVEDV", "lv_edv_ml", "ml"), ("LVESV", "lv_esv_ml", "ml"),
     ("LVSV", "lv_sv_ml", "ml"), ("LV mass", "lv_mass_g", "g"), ("RVEF", "rv_ef_pct", "%"),
 ]
-
-
-def format_value(value, unit: str, digits: int = 1) -> str:
-    """``58.2 %``; ``n/a`` for a missing or non-finite value."""
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f} {unit}"
 
 
 def metric_tiles(function: CardiacFunction) -> list[MetricTile]:
@@ -251,30 +205,9 @@ def mean_dice(rows: list[dict]) -> dict:
 
 # --- downloads -------------------------------------------------------------------------------------------
 def report_json(run, opened) -> str:
-    """The report as JSON: every measure of the run's `CardiacFunction`, plus where it came from."""
-    import json
-
-    report = run.function.to_dict() if run.function is not None else {}
+    """The report of a `ModelRun` as JSON: `cardiolab.analyze`'s report, with the model's
+    own outputs (task, events, indices), the source as the user sees it, and the truth."""
     study = opened.study
-    report.update({"model": run.model, "task": run.task, "runtime_s": round(run.runtime_s, 3),
-                   "source": opened.label, "shape": list(study.shape), "spacing_mm": list(study.spacing),
-                   "events": run.events, "indices": run.indices, "truth": study.truth or None})
-    return json.dumps(report, indent=2, default=json_value)
-
-
-def json_value(value):
-    """numpy arrays and scalars (event scores, per-frame indices) as plain JSON values."""
-    return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
-def segmentation_nifti_bytes(study, segmentation: np.ndarray) -> bytes:
-    """The segmentation as a gzipped 4D NIfTI in the study's own space (its affine)."""
-    import tempfile
-    from pathlib import Path
-
-    from cardiolab.data import save_nifti
-
-    step_ms = float(np.median(np.diff(study.frame_times_ms))) if study.n_frames > 1 else 0.0
-    with tempfile.TemporaryDirectory(prefix="cardiolab-download-") as folder:
-        path = save_nifti(Path(folder) / "segmentation.nii.gz", segmentation, study.affine, frame_duration_ms=step_ms)
-        return path.read_bytes()
+    report = analyze.report_dict(study, run.function, run.model, run.runtime_s, task=run.task, source=opened.label,
+                                 events=run.events, indices=run.indices, truth=study.truth or None)
+    return analyze.report_json(report)

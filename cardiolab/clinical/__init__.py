@@ -27,6 +27,7 @@ from cardiolab.clinical.qc import QCConfig, function_qc, segmentation_qc
 from cardiolab.clinical.function import (
     CardiacFunction,
     cardiac_function,
+    curve_ejection_fraction_pct,
     ejection_filling_rates_ml_s,
     ejection_fraction_pct,
     mosteller_bsa_m2,
@@ -41,7 +42,8 @@ __all__ = [
     "SEGMENT_NAMES", "WallThickness", "WallThicknessConfig", "aha_bullseye_figure", "measure_wall_thickness",
     "systolic_thickening", "wall_thickness",
     "QCConfig", "function_qc", "qc_flags", "segmentation_qc",
-    "CardiacFunction", "cardiac_function", "ejection_filling_rates_ml_s", "ejection_fraction_pct",
+    "CardiacFunction", "cardiac_function", "curve_ejection_fraction_pct", "ejection_filling_rates_ml_s",
+    "ejection_fraction_pct",
     "mosteller_bsa_m2", "rr_interval_ms",
     "from_json", "read_measures_csv", "to_csv", "to_json", "volumes_csv",
 ]

@@ -166,6 +166,16 @@ def ejection_fraction_pct(edv_ml: float, esv_ml: float) -> float | None:
     return (edv_ml - esv_ml) / edv_ml * 100.0 if edv_ml > 0 else None
 
 
+def curve_ejection_fraction_pct(volume_ml) -> float | None:
+    """EF of a whole volume curve (e.g. a volume model's per-frame prediction): its largest
+    volume taken as EDV and its smallest as ESV, as [seed 000] picks ED and ES; None for a
+    curve too short or not finite, or an empty ventricle."""
+    volume_ml = np.asarray(volume_ml, dtype=np.float64)
+    if volume_ml.size < 2 or not np.isfinite(volume_ml).all():
+        return None
+    return ejection_fraction_pct(float(volume_ml.max()), float(volume_ml.min()))
+
+
 def rr_interval_ms(frame_times_ms) -> float:
     """One R-R interval from the frame times of a cine that spans one beat."""
     times = np.asarray(frame_times_ms, dtype=float)
