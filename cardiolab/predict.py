@@ -697,32 +697,32 @@ def default_metadata(model_name: str, model: nn.Module | None = None) -> dict:
     Preprocessing: the phantom recipes' settings for the four temporal models, the
     default recipe's for the slice segmenters, the training pipelines' defaults otherwise.
     """
-    from cardiolab.data import presets as recipes, sampling as pipelines  # the recipes' and pipelines' settings
+    from cardiolab.data import presets, sampling  # the settings the models were trained with
 
     spec = models.spec(model_name)
     extra: dict = {}
     if model_name in ("pspunet", "unet3d_thesis"):
-        preprocessing = dict(recipes.DEFAULT_PREPROCESSOR)
+        preprocessing = dict(presets.DEFAULT_PREPROCESSOR)
     elif model_name == "esed_detector":
-        image_size = model.config.image_size if model is not None else recipes.ESED_PREPROCESSOR["crop_size_yx"][0]
+        image_size = model.config.image_size if model is not None else presets.ESED_PREPROCESSOR["crop_size_yx"][0]
         field_of_view_mm = 64 * 3.0  # the esed_phantom recipe: 64 px at 3 mm
-        preprocessing = {**recipes.ESED_PREPROCESSOR, "crop_size_yx": (image_size, image_size),
+        preprocessing = {**presets.ESED_PREPROCESSOR, "crop_size_yx": (image_size, image_size),
                          "target_spacing_yx_mm": (field_of_view_mm / image_size,) * 2,
                          "projection": "median over inner slices"}
         extra = {"classes": list(EVENT_CLASSES), "central_threshold": THESIS_THRESHOLD}
     elif model_name == "unet4d":
-        preprocessing = dict(recipes.UNET4D_PREPROCESSOR)
-        extra = {"label_map": dict(recipes.LABEL_MAP)}
+        preprocessing = dict(presets.UNET4D_PREPROCESSOR)
+        extra = {"label_map": dict(presets.LABEL_MAP)}
     elif model_name == "fcslstm":
-        preprocessing = dict(recipes.FCSLSTM_PREPROCESSOR)
-        extra = {"label_map": dict(recipes.LABEL_MAP)}
+        preprocessing = dict(presets.FCSLSTM_PREPROCESSOR)
+        extra = {"label_map": dict(presets.LABEL_MAP)}
     elif model_name == "stcnn_lvquan":
         config = model.config if model is not None else spec.config("small")
-        preprocessing = dataclasses.asdict(pipelines.LVQuanSamplingConfig(kappa=config.kappa,
+        preprocessing = dataclasses.asdict(sampling.LVQuanSamplingConfig(kappa=config.kappa,
                                                                           image_size=config.image_size))
     else:
-        sampling = {"unet3d_ccta": pipelines.CropSamplingConfig, "deunet": pipelines.NeighbourSamplingConfig,
-                    "lv_volume_weak": pipelines.VolumeSamplingConfig}[model_name]()
+        sampling = {"unet3d_ccta": sampling.CropSamplingConfig, "deunet": sampling.NeighbourSamplingConfig,
+                    "lv_volume_weak": sampling.VolumeSamplingConfig}[model_name]()
         preprocessing = dataclasses.asdict(sampling.preprocessor)
     return {"model_name": model_name, "task": spec.task, "preprocessing": preprocessing, "extra": extra,
             "metrics": {}, "training": {}}
