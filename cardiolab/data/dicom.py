@@ -41,6 +41,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -197,39 +198,32 @@ def load_dicom(source, series_uid: str | None = None) -> CineStudy:
     return study
 
 
-class _pydicom_warnings_as_notes:
+@contextmanager
+def _pydicom_warnings_as_notes(label, notes: list[str]):
     """Collect pydicom's warnings while reading; summarise them as notes, one per kind.
 
     pydicom warns once per element (a GE export with invalid UIDs gives one warning
     per file and UID): the user needs to know what was tolerated, not 480 lines of it.
-    Warnings from anywhere else pass through unchanged.
+    Warnings from anywhere else pass through unchanged. On an error the tolerated
+    values are dropped: the error says what matters.
     """
-
-    def __init__(self, label, notes: list[str]):
-        self.label, self.notes = label, notes
-
-    def __enter__(self):
-        self._catcher = warnings.catch_warnings(record=True)
-        self.caught = self._catcher.__enter__()
-        warnings.simplefilter("always")
-        return self
-
-    def __exit__(self, *exc_info):
-        self._catcher.__exit__(*exc_info)
-        kinds: dict[str, list[str]] = {}
-        for caught in self.caught:
-            if f"{os.sep}pydicom{os.sep}" not in caught.filename:
-                warnings.warn_explicit(caught.message, caught.category, caught.filename, caught.lineno)
-                continue
-            text = str(caught.message)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for warning in caught:  # re-emitted outside the catcher, or each would be caught again
+            if f"{os.sep}pydicom{os.sep}" not in warning.filename:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    kinds: dict[str, list[str]] = {}
+    for warning in caught:
+        if f"{os.sep}pydicom{os.sep}" in warning.filename:
+            text = str(warning.message)
             kind, _, detail = text.partition(": ")  # "Invalid value for VR UI: '1.2.03'. Please see ..."
             kinds.setdefault(kind if detail else text[:120], []).append(detail.split(". Please see")[0])
-        if exc_info[0] is not None:
-            return False  # the error says what matters; the tolerated values do not
-        for kind, details in kinds.items():
-            example = f" (e.g. {details[0]})" if details[0] else ""
-            _fallback(self.notes, self.label, f"pydicom: {kind}, {len(details)} times{example}: read as stored")
-        return False
+    for kind, details in kinds.items():
+        example = f" (e.g. {details[0]})" if details[0] else ""
+        _fallback(notes, label, f"pydicom: {kind}, {len(details)} times{example}: read as stored")
 
 
 def _list_files(source) -> tuple[Path, list[Path], bool]:
